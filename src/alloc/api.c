@@ -1,0 +1,29 @@
+/* The functions declared in include/mtalloc.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "mtalloc.h"
+#include "track/track.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT const char *mtalloc_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+EXPORT int mtalloc_stats_get(struct mtalloc_stats *st, size_t size)
+{
+	struct mtalloc_stats full;
+
+	if (!st || size < offsetof(struct mtalloc_stats, live_bytes)) {
+		errno = EINVAL;
+		return -1;
+	}
+	mt_thread_stats(&full);
+	memcpy(st, &full, size < sizeof(full) ? size : sizeof(full));
+	return 0;
+}

@@ -1,0 +1,90 @@
+/* backend: the private copy of jemalloc that does the real work, and the
+ * per-thread arenas bound on top of it.
+ *
+ * libmtalloc links jemalloc's static PIC archive with every public name
+ * renamed to mtje_<name> (Makefile.am, rule for jemalloc/libjemalloc_mt.a),
+ * so the hot path calls jemalloc's own malloc/free fast path directly, the
+ * library can set jemalloc's options, and no jemalloc name is exported. */
+#ifndef MT_BACKEND_H
+#define MT_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+/* jemalloc's public interface under its private names (jemalloc(3)). */
+void *mtje_malloc(size_t size);
+void *mtje_calloc(size_t n, size_t size);
+void *mtje_realloc(void *p, size_t size);
+void mtje_free(void *p);
+int mtje_posix_memalign(void **out, size_t align, size_t size);
+void *mtje_aligned_alloc(size_t align, size_t size);
+size_t mtje_malloc_usable_size(const void *p);
+void *mtje_mallocx(size_t size, int flags);
+void *mtje_rallocx(void *p, size_t size, int flags);
+void mtje_dallocx(void *p, int flags);
+void mtje_sdallocx(void *p, size_t size, int flags);
+size_t mtje_nallocx(size_t size, int flags);
+int mtje_mallctl(const char *name, void *old, size_t *oldlen, void *new_,
+		 size_t newlen);
+int mtje_mallctlnametomib(const char *name, size_t *mib, size_t *miblen);
+int mtje_mallctlbymib(const size_t *mib, size_t miblen, void *old,
+		      size_t *oldlen, void *new_, size_t newlen);
+
+/* jemalloc's flag encodings (jemalloc/jemalloc.h, stable since 4.0). */
+#define MT_MALLOCX_LG_ALIGN(la) ((int)(la))
+#define MT_MALLOCX_ZERO ((int)0x40)
+
+/* The option string compiled into our jemalloc (jemalloc's malloc_conf),
+ * documented with its measurements in doc/design.md. */
+extern const char *mtje_malloc_conf;
+
+/* Reads the arena policy and resolves jemalloc names; called once from
+ * mt_thread_init with the reentrancy guard set.  Never fails: without
+ * per-thread arenas, threads use jemalloc's automatic arenas. */
+void mt_backend_init(const struct mt_conf *conf);
+
+/* Binds the calling thread to an arena: a recycled one, a new one below the
+ * cap, or past the cap the least shared one.  Returns the slot number to
+ * hand back at thread exit, or -1 when the thread stays on jemalloc's
+ * automatic arenas.  Takes the backend lock but never holds it across a
+ * jemalloc call. */
+int mt_backend_thread_bind(void);
+
+/* Allocation requests served so far (count, exact: jemalloc counts every
+ * request in its thread caches) by the arena of `slot`, or by every arena
+ * when slot is -1.  Refreshes jemalloc's statistics.  Returns 0 or -errno. */
+int mt_backend_requests(int slot, uint64_t *count);
+
+/* Gives back the slot of an exiting thread; the arena and its objects stay
+ * alive (never arena.<i>.destroy an arena that held objects). */
+void mt_backend_thread_release(int slot);
+
+/* fork(2) handlers: the lock is held across fork, and in the child every
+ * slot but the forking thread's (`keep`) becomes free again. */
+void mt_backend_fork_prepare(void);
+void mt_backend_fork_parent(void);
+void mt_backend_fork_child(int keep);
+
+/* Sets the most arenas made from now on (mallopt M_ARENA_MAX); 0 = none. */
+void mt_backend_set_cap(unsigned n);
+
+/* Arena figures: created by us, bound to at least one live thread. */
+void mt_backend_arena_counts(unsigned *created, unsigned *in_use);
+
+/* Pointers to jemalloc's per-thread cumulative byte counters (usable
+ * sizes); both NULL if jemalloc was built without stats. */
+void mt_backend_thread_counters(uint64_t **allocated, uint64_t **deallocated);
+
+/* Process figures in bytes from jemalloc's stats (refreshes the epoch):
+ * allocated, active, resident, mapped.  Returns 0 or -errno. */
+int mt_backend_process_bytes(uint64_t *allocated, uint64_t *active,
+			     uint64_t *resident, uint64_t *mapped);
+
+/* Returns memory to the system (every arena's dirty pages); true if the
+ * resident size went down. */
+bool mt_backend_purge(void);
+
+#endif
