@@ -37,38 +37,81 @@ static inline bool countdown(size_t n)
 	return borrow;
 }
 
+/* free()'s one test: NULL and sampled objects (the tracked range lies low
+ * in the address space) are below mt_tracked_limit; nothing else is. */
+static inline bool special(const void *p)
+{
+	return (uintptr_t)p < mt_tracked_limit;
+}
+
 /* ---- the slow path ------------------------------------------------------ */
 
-/* Everything the fast path's one test sends here: thread set-up, and (with
- * tracking) the sampling decision.  Allocations made while mtalloc itself
- * runs (guard set) go straight to jemalloc. */
-static inline void slow(struct mt_tls *t)
+/* Everything the countdown sends here: thread set-up and the sampling
+ * decision.  Returns the sampled object, or NULL when this allocation is
+ * not sampled (or the tracked arena cannot serve it): the caller then
+ * allocates normally.  Allocations made while mtalloc itself runs (guard
+ * set) are never sampled. */
+static void *sample(struct mt_tls *t, size_t n, size_t align, bool zero)
 {
-	if (!t->guard)
+	bool omit;
+
+	if (t->guard) {
+		/* The countdown may have wrapped: decide afresh next time. */
+		t->pending = 1;
+		t->left = 0;
+		return NULL;
+	}
+	if (MT_UNLIKELY(t->state != MT_THREAD_READY)) {
 		mt_thread_slow(t);
+		if (t->state != MT_THREAD_READY) {
+			t->left = UINT64_MAX;
+			return NULL;
+		}
+	}
+	double weight = mt_sample_decide(t, n, &omit);
+	if (weight <= 0)
+		return NULL;
+	return mt_track_alloc(t, n, align < MIN_ALIGN ? MIN_ALIGN : align, zero,
+			      weight, omit);
 }
 
 static MT_COLD void *malloc_slow(size_t n)
 {
-	struct mt_tls *t = &mt_tls;
+	void *p = sample(&mt_tls, n, MIN_ALIGN, false);
 
-	slow(t);
-	return mtje_malloc(n);
+	return p ? p : mtje_malloc(n);
 }
 
 static MT_COLD void *calloc_slow(size_t n)
 {
-	struct mt_tls *t = &mt_tls;
+	void *p = sample(&mt_tls, n, MIN_ALIGN, true);
 
-	slow(t);
-	return mtje_calloc(1, n);
+	return p ? p : mtje_calloc(1, n);
 }
 
-/* The fast path's test for allocations outside the hottest entry points. */
-static inline void account(struct mt_tls *t, size_t n)
+/* Frees p, which is NULL or in the tracked range (or, with an unusual
+ * jemalloc configuration, a plain block below it). */
+static MT_COLD void free_slow(void *p)
 {
-	if (MT_UNLIKELY(countdown(n)))
-		slow(t);
+	struct mt_tls *t = &mt_tls;
+
+	if (!p)
+		return;
+	t->nfree++;
+	if (!mt_backend_tracked(p)) {
+		mtje_free(p);
+		return;
+	}
+	if (t->state == MT_THREAD_NEW && !t->guard)
+		mt_thread_slow(t);
+	mt_track_free(t, p);
+}
+
+static size_t usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	return mt_backend_tracked(p) ? mt_track_usable(p) : mtje_malloc_usable_size(p);
 }
 
 static unsigned lg_of(size_t pow2)
@@ -81,23 +124,46 @@ static unsigned lg_of(size_t pow2)
  * above SIZE_MAX/2+1 is EINVAL. */
 static void *alloc_aligned(size_t align, size_t n)
 {
-	struct mt_tls *t = &mt_tls;
+	void *p;
 
-	if (align <= MIN_ALIGN) {
-		account(t, n);
-		return mtje_malloc(n);
-	}
+	if (align <= MIN_ALIGN)
+		return MT_UNLIKELY(countdown(n)) ? malloc_slow(n) : mtje_malloc(n);
 	if (align > SIZE_MAX / 2 + 1) {
 		errno = EINVAL;
 		return NULL;
 	}
 	if (align & (align - 1))
 		align = (size_t)1 << (64 - __builtin_clzl(align));
-	account(t, n);
-	void *p = mtje_mallocx(n ? n : 1, MT_MALLOCX_LG_ALIGN(lg_of(align)));
+	if (MT_UNLIKELY(countdown(n)) && (p = sample(&mt_tls, n, align, false)))
+		return p;
+	p = mtje_mallocx(n ? n : 1, MT_MALLOCX_LG_ALIGN(lg_of(align)));
 	if (!p)
 		errno = ENOMEM;
 	return p;
+}
+
+/* realloc's rare cases: p sampled, or the new block due to be sampled.
+ * The new block is allocated first, so a failure leaves p intact; a sampled
+ * block is never resized in place (its record says its size). */
+static MT_COLD void *realloc_slow(void *p, size_t n, bool due)
+{
+	struct mt_tls *t = &mt_tls;
+	bool tracked = mt_backend_tracked(p);
+	void *q = due ? sample(t, n, MIN_ALIGN, false) : NULL;
+
+	if (!q && !tracked)
+		return mtje_realloc(p, n); /* not sampled after all */
+	if (!q) {
+		q = mtje_malloc(n);
+		if (!q) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	size_t old = tracked ? mt_track_size(p) : mtje_malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	free_slow(p);
+	return q;
 }
 
 /* ---- C -------------------------------------------------------------------- */
@@ -111,7 +177,9 @@ EXPORT void *malloc(size_t n)
 
 EXPORT void free(void *p)
 {
-	mt_tls.nfree += p != NULL;
+	if (MT_UNLIKELY(special(p)))
+		return free_slow(p);
+	mt_tls.nfree++;
 	mtje_free(p);
 }
 
@@ -140,7 +208,9 @@ EXPORT void *realloc(void *p, size_t n)
 		free(p);
 		return NULL;
 	}
-	account(&mt_tls, n);
+	bool due = countdown(n);
+	if (MT_UNLIKELY(due || special(p)))
+		return realloc_slow(p, n, due);
 	void *q = mtje_realloc(p, n);
 	mt_tls.nfree += q != NULL && q != p;
 	return q;
@@ -209,22 +279,22 @@ EXPORT void *pvalloc(size_t n)
 
 EXPORT size_t malloc_usable_size(void *p)
 {
-	return p ? mtje_malloc_usable_size(p) : 0;
+	return usable_size(p);
 }
 
 /* C23: `n` must be the size the block was asked for. */
 EXPORT void free_sized(void *p, size_t n)
 {
-	if (!p)
-		return;
+	if (MT_UNLIKELY(special(p)))
+		return free_slow(p);
 	mt_tls.nfree++;
 	mtje_sdallocx(p, n, 0);
 }
 
 EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
 {
-	if (!p)
-		return;
+	if (MT_UNLIKELY(special(p)))
+		return free_slow(p);
 	mt_tls.nfree++;
 	if (align <= MIN_ALIGN || (align & (align - 1)))
 		mtje_free(p);
@@ -334,10 +404,8 @@ static void *cxx_sym(const char *name)
 
 static void *new_alloc(size_t n, size_t align)
 {
-	if (align <= MIN_ALIGN) {
-		account(&mt_tls, n);
-		return mtje_malloc(n);
-	}
+	if (align <= MIN_ALIGN)
+		return MT_UNLIKELY(countdown(n)) ? malloc_slow(n) : mtje_malloc(n);
 	return alloc_aligned(align, n);
 }
 
@@ -415,14 +483,16 @@ EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al,
 
 EXPORT void _ZdlPv(void *p)
 {
-	mt_tls.nfree += p != NULL;
+	if (MT_UNLIKELY(special(p)))
+		return free_slow(p);
+	mt_tls.nfree++;
 	mtje_free(p);
 }
 
 EXPORT void _ZdlPvm(void *p, size_t n)
 {
-	if (!p)
-		return;
+	if (MT_UNLIKELY(special(p)))
+		return free_slow(p);
 	mt_tls.nfree++;
 	mtje_sdallocx(p, n, 0);
 }
@@ -430,13 +500,13 @@ EXPORT void _ZdlPvm(void *p, size_t n)
 EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt)
 {
 	(void)nt;
-	_ZdlPv(p);
+	free(p);
 }
 
 EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al)
 {
 	(void)al;
-	_ZdlPv(p);
+	free(p);
 }
 
 EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al)
@@ -449,7 +519,7 @@ EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al,
 {
 	(void)al;
 	(void)nt;
-	_ZdlPv(p);
+	free(p);
 }
 
 /* The array forms behave exactly as the single-object ones. */

@@ -87,4 +87,40 @@ int mt_backend_process_bytes(uint64_t *allocated, uint64_t *active,
  * resident size went down. */
 bool mt_backend_purge(void);
 
+/* ---- the tracked arena (tracked.c) ---- */
+
+/* free() sends every pointer below this to its slow path: NULL always, and
+ * the tracked range once it exists.  Written once at initialisation. */
+extern uintptr_t mt_tracked_limit MT_HIDDEN;
+
+/* Reserves the tracked range and creates the tracked arena; 0 or -errno
+ * (then nothing is tracked and mt_tracked_limit stays 1). */
+int mt_backend_tracked_init(void);
+
+/* True when p lies in the tracked range. */
+bool mt_backend_tracked(const void *p);
+
+/* Start of the tracked range (0 before initialisation). */
+uintptr_t mt_backend_tracked_base(void);
+
+/* Creates an explicit tcache for one thread's tracked objects; its id, or
+ * -1 (then use -1 below: no tcache). */
+int mt_backend_tracked_tcache(void);
+
+/* Destroys a tcache made by mt_backend_tracked_tcache (thread exit). */
+void mt_backend_tracked_tcache_destroy(int tcache);
+
+/* Allocates `size` bytes aligned to `align` (a power of two) in the tracked
+ * arena through `tcache` (or none if -1), zeroed if asked; NULL when the
+ * range or memory is exhausted. */
+void *mt_backend_tracked_alloc(size_t size, size_t align, bool zero,
+			       int tcache);
+
+/* Frees a block returned by mt_backend_tracked_alloc, through the calling
+ * thread's `tcache` (or none if -1). */
+void mt_backend_tracked_free(void *p, int tcache);
+
+/* Usable size of a block returned by mt_backend_tracked_alloc. */
+size_t mt_backend_tracked_usable(const void *p);
+
 #endif

@@ -41,11 +41,46 @@ enum mt_arena_mode {
 	MT_ARENAS_SHARED,     /* jemalloc's automatic arenas */
 };
 
+/* Sampling policy chosen with MTALLOC=sample:... (doc/sampling.md). */
+enum mt_policy {
+	MT_SAMPLE_POISSON, /* byte-based Poisson process, mean `mean` bytes */
+	MT_SAMPLE_TIERED,  /* size tiers with a frequency boost */
+	MT_SAMPLE_ALL,     /* every allocation */
+	MT_SAMPLE_OFF,     /* no records, only exact totals */
+};
+
+/* Stack unwinder chosen with MTALLOC=unwind:... */
+enum mt_unwind {
+	MT_UNWIND_LIBUNWIND, /* unw_backtrace: works without frame pointers */
+	MT_UNWIND_FP,        /* frame-pointer walk: cheaper, needs -fno-omit-fp */
+};
+
+/* Parameters of the tiered policy. */
+struct mt_tiers {
+	uint64_t large;           /* bytes: at least this is always sampled */
+	uint64_t medium;          /* bytes: at least this uses medium_rate */
+	double medium_rate;       /* probability */
+	double small_rate;        /* probability */
+	uint32_t boost_threshold; /* allocations of a class per boost step */
+	double boost_max;         /* largest rate multiplier */
+};
+
+#define MT_PATH_MAX 1024
+
 /* Everything MTALLOC / mtalloc_conf can set.  Defaults in mt_conf_default. */
 struct mt_conf {
 	bool off;                     /* track nothing beyond the counters */
 	enum mt_arena_mode arenas;
 	unsigned arena_cap;           /* count; 0 = default (from CPU count) */
+	enum mt_policy policy;
+	uint64_t mean;                /* bytes: poisson mean interval */
+	struct mt_tiers tiers;
+	uint64_t seed;                /* sampling seed; 0 = from time and tid */
+	unsigned stack_depth;         /* frames at most */
+	enum mt_unwind unwind;
+	uint64_t buffer;              /* bytes: per-thread record buffer */
+	uint64_t timeline_ms;         /* ms between timeline points; 0 = flushes only */
+	char dir[MT_PATH_MAX];        /* output directory */
 };
 
 /* Fills *c with the defaults. */
@@ -56,6 +91,10 @@ void mt_conf_default(struct mt_conf *c);
  * expected form) and leaves that setting as it was.  Returns the number of
  * options rejected. */
 int mt_conf_parse(struct mt_conf *c, const char *s, const char *origin);
+
+/* Parses the value of a sample: option ("poisson:512k", "tiered", "all",
+ * "off", ...) into *c; 0 or -EINVAL (c unchanged on error). */
+int mt_conf_parse_sample(struct mt_conf *c, const char *v, size_t len);
 
 /* Parses a size such as "512k", "4M", "1g" or "4096" into bytes; 0 on
  * success, -EINVAL on malformed or overflowing input. */

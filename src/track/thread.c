@@ -1,16 +1,23 @@
 /* The thread lifecycle: lazy process initialisation, thread set-up on the
- * first allocation, thread exit, fork, and the exact counters. */
+ * first allocation, thread exit, fork and process exit, the exact counters,
+ * and the flushes that write them. */
 #include "config.h"
 
 #include "track.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "mtalloc.h"
+
+#define EXIT_FLUSH_WAIT_NS (200u * 1000 * 1000) /* per busy writer */
 
 __thread struct mt_tls mt_tls __attribute__((tls_model("initial-exec")));
 
@@ -21,6 +28,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t key;
 static bool have_key;
 static struct mt_conf conf;
+static bool tracking;      /* shards are written (not MTALLOC=off) */
+static bool exiting;       /* the process-exit flush ran */
 
 /* Registry of the live threads' state, for process-wide figures. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -28,18 +37,102 @@ static struct mt_tls *reg_head;
 static uint32_t reg_count;             /* live threads (count) */
 static struct mtalloc_counts exited;   /* counts of threads gone */
 
+/* Shard of the process itself: totals of threads that exited without a
+ * shard of their own, and frees made after a thread's own shard closed. */
+static struct mt_shard_writer collector;
+
+static uint64_t timeline_last; /* ns of the last timeline point (atomic) */
+
 static void thread_exit(void *arg);
 static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
 
+static void read_file(const char *path, char *buf, size_t size, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+
+	if (fd >= 0) {
+		ssize_t r;
+		while (n < size && (r = read(fd, buf + n, size - n)) > 0)
+			n += (size_t)r;
+		close(fd);
+	}
+	*len = n;
+}
+
+/* Expands %p (pid) and %% in the configured directory. */
+static void expand_dir(char *out, size_t size, const char *in, uint32_t pid)
+{
+	size_t n = 0;
+
+	for (const char *s = in; *s && n + 1 < size; s++) {
+		if (s[0] == '%' && s[1] == 'p') {
+			n += mt_fmt(out + n, size - n, "%u", pid);
+			s++;
+		} else if (s[0] == '%' && s[1] == '%') {
+			out[n++] = '%';
+			s++;
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = '\0';
+}
+
+static void fill_process(void)
+{
+	struct mt_shard_proc *p = &mt_shard_proc;
+	struct timespec real, mono;
+	struct utsname u;
+	ssize_t n;
+
+	p->pid = (uint32_t)getpid();
+	p->ppid = (uint32_t)getppid();
+	p->conf = &conf;
+	if (uname(&u) == 0)
+		mt_fmt(p->host, sizeof(p->host), "%s", u.nodename);
+	n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
+	p->exe[n > 0 ? n : 0] = '\0';
+	const char *slash = strrchr(p->exe, '/');
+	p->exe_base = slash ? slash + 1 : p->exe[0] ? p->exe : "prog";
+	read_file("/proc/self/cmdline", p->cmdline, sizeof(p->cmdline) - 1,
+		  &p->cmdline_len);
+	if (p->cmdline_len && p->cmdline[p->cmdline_len - 1] != '\0')
+		p->cmdline[p->cmdline_len++] = '\0'; /* truncated: close it */
+	clock_gettime(CLOCK_REALTIME, &real);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	p->start_real_ns = (uint64_t)real.tv_sec * 1000000000u + (uint64_t)real.tv_nsec;
+	p->start_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	expand_dir(p->dir, sizeof(p->dir), conf.dir, p->pid);
+}
+
 static void process_init(void)
 {
+	/* jemalloc must register its fork handlers before ours, so that ours
+	 * run first in the parent and last in the child. */
+	mtje_free(mtje_malloc(1));
 	mt_conf_default(&conf);
 	if (&mtalloc_conf && mtalloc_conf)
 		mt_conf_parse(&conf, mtalloc_conf, "mtalloc_conf");
 	mt_conf_parse(&conf, secure_getenv("MTALLOC"), "MTALLOC");
 	mt_backend_init(&conf);
+	tracking = !conf.off;
+	if (tracking && conf.policy != MT_SAMPLE_OFF) {
+		int err = mt_backend_tracked_init();
+		if (err) {
+			mt_log("cannot reserve the tracked address range (%s); "
+			       "no allocation will be sampled", strerrordesc_np(-err));
+			conf.policy = MT_SAMPLE_OFF;
+		}
+	}
+	fill_process();
+	mt_shard_proc.addr_base = mt_backend_tracked_base();
+	mt_sample_init(&conf);
+	mt_stack_init(&conf);
+	if (tracking)
+		mt_modules_refresh();
 	have_key = pthread_key_create(&key, thread_exit) == 0;
 	if (!have_key)
 		mt_log("no thread key left: thread exits will not be seen");
@@ -56,6 +149,18 @@ static void add_counts(struct mtalloc_counts *sum, const struct mt_tls *t)
 		sum->bytes_allocated += *t->je_allocated;
 		sum->bytes_freed += *t->je_deallocated;
 	}
+}
+
+/* The calling thread's own totals, allocations included. */
+static void own_counts(struct mt_tls *t, struct mtalloc_counts *c, bool *shared)
+{
+	uint64_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	add_counts(c, t);
+	*shared = t->slot < 0;
+	if (t->slot >= 0 && !mt_backend_requests(t->slot, &n))
+		c->allocs = n - t->req_base;
 }
 
 static void reg_insert(struct mt_tls *t)
@@ -89,6 +194,10 @@ static void thread_setup(struct mt_tls *t)
 	if (t->slot >= 0)
 		mt_backend_requests(t->slot, &t->req_base);
 	mt_backend_thread_counters(&t->je_allocated, &t->je_deallocated);
+	t->tid = (uint32_t)gettid();
+	t->sampling = tracking && !exiting;
+	mt_sample_thread_init(t);
+	mt_stack_thread_init(t);
 	if (have_key)
 		pthread_setspecific(key, t); /* may calloc: guard is set */
 	reg_insert(t);
@@ -103,19 +212,125 @@ void mt_thread_slow(struct mt_tls *t)
 		thread_setup(t);
 	}
 	t->guard--;
-	/* No sampling yet: nothing else needs the slow path. */
-	t->left = UINT64_MAX;
+}
+
+/* ---- writing totals ---- */
+
+static void put_name_if_changed(struct mt_shard_writer *w)
+{
+	char name[16] = "";
+
+	if (w != &mt_tls.w)
+		return; /* only a thread can ask its own name cheaply */
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	if (strncmp(name, w->thread_name, sizeof(name)) != 0) {
+		memcpy(w->thread_name, name, sizeof(name));
+		if (w->buf)
+			mt_shard_put_thread_name(w, name);
+	}
+}
+
+static void put_timeline(struct mt_shard_writer *w)
+{
+	uint64_t a = 0, act = 0, res = 0, map = 0;
+
+	mt_backend_process_bytes(&a, &act, &res, &map);
+	__atomic_store_n(&timeline_last, mt_now_ns(), __ATOMIC_RELAXED);
+	mt_shard_put_timeline(w, a, act, res, map, mt_track_live_estimate());
+}
+
+void mt_thread_timeline_tick(struct mt_shard_writer *w)
+{
+	uint64_t last = __atomic_load_n(&timeline_last, __ATOMIC_RELAXED);
+	uint64_t now = mt_now_ns();
+
+	if (!conf.timeline_ms || now - last < conf.timeline_ms * 1000000u)
+		return;
+	if (__atomic_compare_exchange_n(&timeline_last, &last, now, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		put_timeline(w);
+}
+
+/* Per-size-class request counts of the whole process. */
+static void put_classes(struct mt_shard_writer *w)
+{
+	uint64_t sizes[256], reqs[256];
+	unsigned nbins = 0, nlextents = 0, n = 0;
+	size_t len = sizeof(unsigned);
+	char name[96];
+
+	if (mtje_mallctl("arenas.nbins", &nbins, &len, NULL, 0) ||
+	    mtje_mallctl("arenas.nlextents", &nlextents, &len, NULL, 0))
+		return;
+	for (unsigned i = 0; i < nbins + nlextents && n < 256; i++) {
+		bool bin = i < nbins;
+		unsigned j = bin ? i : i - nbins;
+		size_t size = 0, slen = sizeof(size);
+		uint64_t req = 0;
+		size_t rlen = sizeof(req);
+		mt_fmt(name, sizeof(name), bin ? "arenas.bin.%u.size" : "arenas.lextent.%u.size", j);
+		if (mtje_mallctl(name, &size, &slen, NULL, 0))
+			continue;
+		mt_fmt(name, sizeof(name),
+		       bin ? "stats.arenas.4096.bins.%u.nrequests"
+			   : "stats.arenas.4096.lextents.%u.nrequests", j);
+		if (mtje_mallctl(name, &req, &rlen, NULL, 0) || !req)
+			continue;
+		sizes[n] = size;
+		reqs[n++] = req;
+	}
+	mt_shard_put_classes(w, sizes, reqs, n);
+}
+
+/* Ends thread t's shard (the caller holds its writer). */
+static void close_shard(struct mt_tls *t, const char *reason)
+{
+	struct mtalloc_counts c;
+	bool shared;
+
+	own_counts(t, &c, &shared);
+	put_name_if_changed(&t->w);
+	mt_shard_put_totals(&t->w, c.allocs, c.frees, c.bytes_allocated,
+			    c.bytes_freed, shared);
+	mt_shard_put_end(&t->w, reason);
+}
+
+/* Hands the totals of thread t, which has no shard, to the collector. */
+static void collect_totals(struct mt_tls *t)
+{
+	struct mtalloc_counts c;
+	char name[16] = "";
+	bool shared;
+
+	own_counts(t, &c, &shared);
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	if (!mt_shard_lock(&collector, EXIT_FLUSH_WAIT_NS))
+		return;
+	if (mt_shard_ready(&collector, 0))
+		mt_shard_put_thread_exit(&collector, t->tid, name, c.allocs,
+					 c.frees, c.bytes_allocated, c.bytes_freed);
+	mt_shard_unlock(&collector);
 }
 
 /* Key destructor: the thread is exiting.  Later allocations (other
  * libraries' TLS destructors) must still work: mark the thread finished so
- * they pass straight through, fold its counts into the process totals and
- * give its arena back. */
+ * they pass straight through, write its totals, fold its counts into the
+ * process totals and give its arena back. */
 static void thread_exit(void *arg)
 {
 	struct mt_tls *t = arg;
 
 	t->guard++;
+	if (tracking && mt_shard_lock(&t->w, EXIT_FLUSH_WAIT_NS)) {
+		if (t->w.buf) {
+			close_shard(t, "exit");
+			mt_shard_release(&t->w, false);
+		} else if (!t->w.failed) {
+			collect_totals(t);
+		}
+		mt_shard_unlock(&t->w);
+	}
+	mt_track_thread_exit(t);
 	pthread_mutex_lock(&reg_lock);
 	reg_unlink(t);
 	add_counts(&exited, t);
@@ -124,13 +339,151 @@ static void thread_exit(void *arg)
 	t->slot = -1;
 	t->nfree = 0;
 	t->je_allocated = t->je_deallocated = NULL;
+	t->sampling = false;
 	t->state = MT_THREAD_FINISHED;
 	t->left = UINT64_MAX;
 	t->guard--;
 }
 
+/* Flushes every shard: the calling thread's and the collector at once,
+ * the others when their owner is not writing (waiting a bounded time). */
+static int flush_all(bool at_exit)
+{
+	struct mt_tls *self = &mt_tls;
+	int err = 0;
+
+	if (!tracking || once == PTHREAD_ONCE_INIT)
+		return 0;
+	self->guard++;
+	if (self->state == MT_THREAD_READY && mt_shard_lock(&self->w, EXIT_FLUSH_WAIT_NS)) {
+		if (!self->w.failed && mt_shard_ready(&self->w, self->tid)) {
+			put_timeline(&self->w);
+			put_classes(&self->w);
+		}
+		mt_shard_unlock(&self->w);
+	}
+	pthread_mutex_lock(&reg_lock);
+	for (struct mt_tls *t = reg_head; t; t = t->next) {
+		if (!mt_shard_lock(&t->w, EXIT_FLUSH_WAIT_NS))
+			continue;
+		if (t->w.buf) {
+			struct mtalloc_counts c;
+			bool shared;
+			own_counts(t, &c, &shared);
+			if (t == self)
+				put_name_if_changed(&t->w);
+			mt_shard_put_totals(&t->w, c.allocs, c.frees,
+					    c.bytes_allocated, c.bytes_freed, shared);
+			if (at_exit)
+				mt_shard_put_end(&t->w, "process-exit");
+			if (mt_shard_flush(&t->w))
+				err = -EIO;
+		} else if (at_exit && !t->w.failed && mt_shard_lock(&collector, EXIT_FLUSH_WAIT_NS)) {
+			struct mtalloc_counts c;
+			bool shared;
+			own_counts(t, &c, &shared);
+			if (mt_shard_ready(&collector, 0))
+				mt_shard_put_thread_exit(&collector, t->tid, "",
+							 c.allocs, c.frees,
+							 c.bytes_allocated, c.bytes_freed);
+			mt_shard_unlock(&collector);
+		}
+		mt_shard_unlock(&t->w);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (mt_shard_lock(&collector, EXIT_FLUSH_WAIT_NS)) {
+		if (collector.buf && at_exit)
+			mt_shard_put_end(&collector, "process-exit");
+		if (mt_shard_flush(&collector))
+			err = -EIO;
+		mt_shard_unlock(&collector);
+	}
+	self->guard--;
+	return err;
+}
+
+int mt_thread_flush_all(void)
+{
+	return flush_all(false);
+}
+
+/* Normal process exit: every thread's pending records, including those of
+ * threads still running, reach their shards. */
+__attribute__((destructor)) static void process_exit(void)
+{
+	if (exiting)
+		return;
+	flush_all(true);
+	exiting = true;
+	uint64_t dropped = mt_shard_dropped_total();
+	if (dropped)
+		mt_log("%llu sampled records could not be written",
+		       (unsigned long long)dropped);
+}
+
+void mt_thread_mark(const char *label)
+{
+	struct mt_tls *t = &mt_tls;
+
+	if (t->state == MT_THREAD_NEW)
+		mt_thread_slow(t);
+	if (!tracking || t->state != MT_THREAD_READY || !label)
+		return;
+	t->guard++;
+	if (mt_shard_lock(&t->w, 0)) {
+		if (mt_shard_ready(&t->w, t->tid)) {
+			mt_shard_put_mark(&t->w, label);
+			put_timeline(&t->w);
+		}
+		mt_shard_unlock(&t->w);
+	}
+	t->guard--;
+}
+
+int mt_thread_sample_set(const char *spec)
+{
+	struct mt_conf c;
+
+	if (!spec)
+		return -EINVAL;
+	if (mt_tls.state == MT_THREAD_NEW)
+		mt_thread_slow(&mt_tls);
+	c = conf;
+	if (mt_conf_parse_sample(&c, spec, strlen(spec)))
+		return -EINVAL;
+	if (c.policy != MT_SAMPLE_OFF && !mt_backend_tracked_base())
+		return -ENOTSUP; /* no tracked range: nothing can be sampled */
+	mt_tls.guard++;
+	pthread_mutex_lock(&reg_lock);
+	conf.policy = c.policy;
+	conf.mean = c.mean;
+	conf.tiers = c.tiers;
+	mt_sample_replace(&c);
+	/* Ask every thread to re-read the policy on its next allocation.  A
+	 * racing fast path may undo `left = 0`; the thread then notices at
+	 * its next natural visit (at most MT_REARM_MAX bytes later). */
+	for (struct mt_tls *t = reg_head; t; t = t->next) {
+		__atomic_store_n(&t->pending, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->left, 0, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	mt_tls.guard--;
+	return 0;
+}
+
+/* ---- fork ---- */
+
 static void fork_prepare(void)
 {
+	struct mt_tls *t = &mt_tls;
+
+	/* The parent's pending records go out now: the child forgets them. */
+	if (tracking && t->state == MT_THREAD_READY && mt_shard_lock(&t->w, 0)) {
+		t->guard++;
+		mt_shard_flush(&t->w);
+		t->guard--;
+		mt_shard_unlock(&t->w);
+	}
 	pthread_mutex_lock(&reg_lock);
 	mt_backend_fork_prepare();
 }
@@ -146,17 +499,35 @@ static void fork_child(void)
 	struct mt_tls *self = &mt_tls;
 
 	pthread_mutex_init(&reg_lock, NULL);
+	mt_modules_fork_child();
 	mt_backend_fork_child(self->state == MT_THREAD_READY ? self->slot : -1);
+	self->guard++;
 	/* The other threads do not exist in the child; their counts are part
-	 * of the history the child inherits. */
+	 * of the history the child inherits, their records the parent's. */
 	for (struct mt_tls *t = reg_head, *next; t; t = next) {
 		next = t->next;
 		if (t != self) {
 			add_counts(&exited, t);
 			reg_unlink(t);
+			t->w.busy = 0;
+			mt_shard_release(&t->w, true);
+			t->tcache = -1; /* its tcache is lost with its thread */
 		}
 	}
+	collector.busy = 0;
+	mt_shard_release(&collector, true);
+	/* The child writes shards of its own, with its own pid. */
+	self->w.busy = 0;
+	mt_shard_release(&self->w, true);
+	self->tid = (uint32_t)gettid();
+	mt_shard_proc.pid = (uint32_t)getpid();
+	mt_shard_proc.ppid = (uint32_t)getppid();
+	expand_dir(mt_shard_proc.dir, sizeof(mt_shard_proc.dir), conf.dir,
+		   mt_shard_proc.pid);
+	self->guard--;
 }
+
+/* ---- statistics ---- */
 
 void mt_thread_stats(struct mtalloc_stats *st)
 {
@@ -166,10 +537,8 @@ void mt_thread_stats(struct mtalloc_stats *st)
 	memset(st, 0, sizeof(*st));
 	self->guard++;
 	if (self->state == MT_THREAD_READY) {
-		uint64_t n = 0;
-		add_counts(&st->thread, self);
-		if (self->slot >= 0 && !mt_backend_requests(self->slot, &n))
-			st->thread.allocs = n - self->req_base;
+		bool shared;
+		own_counts(self, &st->thread, &shared);
 	}
 	mt_backend_requests(-1, &st->process.allocs);
 	pthread_mutex_lock(&reg_lock);

@@ -1,12 +1,15 @@
-/* track: per-thread state and the thread lifecycle (first allocation,
- * thread exit, fork), and later the sampling policies and stack capture. */
+/* track: per-thread state, the thread lifecycle (first allocation, thread
+ * exit, fork, process exit), the sampling policies, stack capture and the
+ * sampled objects. */
 #ifndef MT_TRACK_H
 #define MT_TRACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/common.h"
+#include "shard/shard.h"
 
 struct mtalloc_stats;
 
@@ -15,6 +18,10 @@ enum mt_thread_state {
 	MT_THREAD_READY,    /* set up, counting */
 	MT_THREAD_FINISHED, /* our key destructor ran: pass straight through */
 };
+
+/* The most bytes between two slow-path visits when nothing is sampled, so
+ * that a thread notices a policy change made at run time. */
+#define MT_REARM_MAX ((uint64_t)256 << 20)
 
 /* All per-thread state, hot fields first.  `left` is the one combined test
  * of the fast path: an allocation of n bytes goes to the slow path when
@@ -27,21 +34,95 @@ struct mt_tls {
 	uint64_t nfree;  /* frees of non-NULL pointers (count) */
 	uint32_t guard;  /* reentrancy depth: >0 while mtalloc itself runs */
 	uint8_t state;   /* enum mt_thread_state */
+	bool sampling;   /* this thread records samples */
 	int slot;        /* backend arena slot, -1 for none */
 	uint64_t req_base; /* the arena's request count at binding (count) */
 	uint64_t *je_allocated;   /* jemalloc's counter for this thread (bytes) */
 	uint64_t *je_deallocated; /* likewise, bytes freed */
 	struct mt_tls *next, *prev; /* registry of live threads */
+	/* sampling (sample.c) */
+	uint32_t pending;    /* set by another thread: re-read the policy */
+	uint32_t policy_gen; /* generation of the policy this thread uses */
+	uint64_t rng;        /* xorshift64* state */
+	uint32_t *class_freq; /* tiered: allocations per size class (decayed) */
+	uint32_t since_decay; /* tiered: allocations since the last halving */
+	uint32_t tid;        /* kernel thread id */
+	int tcache;          /* explicit tcache for sampled objects + 1; 0 = none yet */
+	uintptr_t stack_lo, stack_hi; /* this thread's stack, for unwind:fp */
+	struct mt_shard_writer w;     /* this thread's shard */
 };
 
 extern __thread struct mt_tls mt_tls
 	__attribute__((tls_model("initial-exec"))) MT_HIDDEN;
 
+/* ---- thread.c ---- */
+
 /* The slow path's bookkeeping: initialises the process and the thread when
- * needed and rearms `left`.  Called with the guard clear. */
+ * needed.  Called with the guard clear; returns with `left` rearmed unless
+ * sampling is due for this allocation (see mt_sample_decide). */
 void mt_thread_slow(struct mt_tls *t);
 
 /* Fills *st with the current figures (see mtalloc_stats_get). */
 void mt_thread_stats(struct mtalloc_stats *st);
+
+/* Flushes every thread's shard (mtalloc_flush); 0 or -errno. */
+int mt_thread_flush_all(void);
+
+/* Writes a mark and a timeline point into the calling thread's shard. */
+void mt_thread_mark(const char *label);
+
+/* Changes the sampling policy of every thread ("poisson:1m", "all", ...);
+ * 0 or -EINVAL. */
+int mt_thread_sample_set(const char *spec);
+
+/* Writes a timeline point into w if the last one is older than the
+ * configured interval (any thread's). */
+void mt_thread_timeline_tick(struct mt_shard_writer *w);
+
+/* ---- sample.c ---- */
+
+/* The policy in force and its generation. */
+void mt_sample_init(const struct mt_conf *conf);
+/* Replaces the policy (policy, mean and tiers of *c) for every thread. */
+void mt_sample_replace(const struct mt_conf *c);
+/* Seeds and arms a new thread. */
+void mt_sample_thread_init(struct mt_tls *t);
+/* Decides whether the allocation of n bytes that sent thread t to the slow
+ * path is sampled; returns its weight (1/p, > 0) or 0, and rearms `left`.
+ * *omit_weight says the record may leave the weight out (poisson, all). */
+double mt_sample_decide(struct mt_tls *t, size_t n, bool *omit_weight);
+/* Stops sampling in thread t (its shard failed, or tracking is off). */
+void mt_sample_stop(struct mt_tls *t);
+/* A uniform double in [0, 1) from the thread's generator (tests, tiered). */
+double mt_sample_uniform(struct mt_tls *t);
+
+/* ---- stack.c ---- */
+
+/* Notes the library's own text range, so captured stacks start at the
+ * caller of the allocation function. */
+void mt_stack_init(const struct mt_conf *conf);
+/* Notes the calling thread's stack bounds (for the frame-pointer walk). */
+void mt_stack_thread_init(struct mt_tls *t);
+/* Captures up to `max` return addresses of the caller, innermost first;
+ * returns how many. */
+unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max);
+
+/* ---- object.c ---- */
+
+/* Allocates n bytes (aligned to align, a power of two >= 16; zeroed if
+ * asked) as a sampled object of weight `weight` and records it.  NULL when
+ * the tracked arena cannot serve it: the caller then allocates normally. */
+void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
+		     double weight, bool omit_weight);
+/* Records and frees a sampled object (p is in the tracked range). */
+void mt_track_free(struct mt_tls *t, void *p);
+/* Usable size of a sampled object. */
+size_t mt_track_usable(const void *p);
+/* Requested size of a sampled object. */
+size_t mt_track_size(const void *p);
+/* Estimated live bytes of sampled objects (sum of weight x size). */
+uint64_t mt_track_live_estimate(void);
+/* Releases thread t's explicit tcache (thread exit). */
+void mt_track_thread_exit(struct mt_tls *t);
 
 #endif

@@ -1,0 +1,141 @@
+/* shard: the per-thread record writer of libmtalloc.  Records are encoded
+ * with msgpack-c's packer on a write callback into the thread's
+ * preallocated buffer (never msgpack_sbuffer, which calls realloc); a full
+ * buffer is written as one framed chunk with one write(2).  Every function
+ * here runs with the calling thread's reentrancy guard set and, except
+ * where noted, with the writer locked (mt_shard_lock). */
+#ifndef MT_SHARD_H
+#define MT_SHARD_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "format.h"
+
+/* What every shard header says about the process (filled by track). */
+struct mt_shard_proc {
+	uint32_t pid, ppid;
+	char host[65];
+	char exe[MT_PATH_MAX];  /* /proc/self/exe target */
+	const char *exe_base;   /* last component of exe */
+	char cmdline[2048];     /* argv, NUL-separated, truncated */
+	size_t cmdline_len;     /* bytes */
+	uint64_t start_real_ns; /* CLOCK_REALTIME at initialisation */
+	uint64_t start_mono_ns; /* CLOCK_MONOTONIC at the same instant */
+	char dir[MT_PATH_MAX];  /* output directory, %p expanded */
+	const struct mt_conf *conf;
+	uintptr_t addr_base;    /* base of the scaled addr fields */
+};
+
+extern struct mt_shard_proc mt_shard_proc MT_HIDDEN;
+
+struct mt_intern;
+
+/* One shard being written; lives in struct mt_tls (zeroed = idle). */
+struct mt_shard_writer {
+	int busy;                /* 1 while someone appends or flushes (atomic) */
+	bool failed;             /* a write failed: records are now dropped */
+	bool created;            /* the file exists (header and chunk 0 written) */
+	uint32_t tid;            /* kernel thread id; 0 = process collector */
+	unsigned char *buf;      /* file header room + chunk header + payload */
+	size_t cap;              /* bytes of buf */
+	size_t len;              /* bytes used in buf, headers included */
+	uint32_t chunk_seq;      /* number of the chunk being filled */
+	uint32_t chunk_records;  /* records in it (count) */
+	uint64_t seq_last;       /* last seq written (delta base) */
+	uint64_t time_last;      /* ns: last time written (delta base) */
+	uint64_t dropped_records;  /* count, not yet reported in a record */
+	uint64_t dropped_bytes;    /* bytes, likewise */
+	unsigned modules_written;  /* module records written (count) */
+	uint32_t next_stack_id;
+	struct mt_intern *intern;  /* stack table */
+	char name[96];           /* file name within the directory */
+	char thread_name[16];    /* last name written */
+	msgpack_packer pk;
+};
+
+/* Monotonic time in ns. */
+uint64_t mt_now_ns(void);
+
+/* Takes the writer; returns false if it stays busy for `wait_ns` (0 =
+ * don't wait).  Only the exit-time flusher of other threads waits. */
+bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns);
+void mt_shard_unlock(struct mt_shard_writer *w);
+
+/* Gets the writer ready for records (allocates its buffer on first use);
+ * false when the writer failed or memory is short (the record is then
+ * counted as dropped by the caller with mt_shard_drop). */
+bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid);
+
+/* Counts a record that could not be written. */
+void mt_shard_drop(struct mt_shard_writer *w, size_t bytes);
+
+/* Record appenders (format.h says what each field means).  weight < 0
+ * omits the weight. */
+void mt_shard_put_alloc(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
+			uint64_t size, uint64_t slack, uint32_t stack_id,
+			double weight);
+void mt_shard_put_free(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
+		       uint64_t alloc_seq);
+void mt_shard_put_totals(struct mt_shard_writer *w, uint64_t allocs,
+			 uint64_t frees, uint64_t bytes_allocated,
+			 uint64_t bytes_freed, bool shared);
+void mt_shard_put_classes(struct mt_shard_writer *w, const uint64_t *sizes,
+			  const uint64_t *requests, unsigned n);
+void mt_shard_put_timeline(struct mt_shard_writer *w, uint64_t allocated,
+			   uint64_t active, uint64_t resident, uint64_t mapped,
+			   uint64_t live_estimate);
+void mt_shard_put_mark(struct mt_shard_writer *w, const char *label);
+void mt_shard_put_thread_name(struct mt_shard_writer *w, const char *name);
+void mt_shard_put_thread_exit(struct mt_shard_writer *w, uint32_t tid,
+			      const char *name, uint64_t allocs, uint64_t frees,
+			      uint64_t bytes_allocated, uint64_t bytes_freed);
+void mt_shard_put_end(struct mt_shard_writer *w, const char *reason);
+
+/* Interns a stack (innermost first): returns its id, writing the
+ * MT_REC_STACK record (and any module records not yet in this shard) the
+ * first time. */
+uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
+			unsigned n);
+
+/* Writes the buffered records as one chunk (creating the file with its
+ * header on the first chunk).  0, or -errno after which the writer is
+ * failed and drops records. */
+int mt_shard_flush(struct mt_shard_writer *w);
+
+/* Frees the buffer and the stack table; the writer is idle again.  With
+ * `forget`, pending records are discarded (fork child). */
+void mt_shard_release(struct mt_shard_writer *w, bool forget);
+
+/* Records dropped over the whole process (count). */
+uint64_t mt_shard_dropped_total(void);
+
+/* ---- loaded modules (modules.c) ---- */
+
+struct mt_module {
+	uintptr_t base;  /* load bias */
+	uintptr_t size;  /* bytes from base to the end of the last PT_LOAD */
+	char *path;
+	unsigned char build_id[64];
+	unsigned build_id_len;
+};
+
+/* Scans the loaded objects and adds those not yet known. */
+void mt_modules_refresh(void);
+
+/* True when pc lies in a known module. */
+bool mt_modules_contain(uintptr_t pc);
+
+/* Number of modules known (ids are 0..count-1, never reused). */
+unsigned mt_modules_count(void);
+
+/* Module `id` (< mt_modules_count()). */
+const struct mt_module *mt_modules_get(unsigned id);
+
+/* fork child: the table lock may have been held by another thread. */
+void mt_modules_fork_child(void);
+
+#endif

@@ -1,0 +1,625 @@
+/* The per-thread shard writer: msgpack records into a preallocated buffer,
+ * one framed chunk per write(2). */
+#include "config.h"
+
+#include "shard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+
+#define HDR (MT_SHARD_FILE_HEADER + MT_CHUNK_HEADER) /* payload offset */
+
+struct mt_shard_proc mt_shard_proc;
+
+static uint64_t dropped_total; /* records, all writers (atomic) */
+static int failure_reported;   /* one stderr line per process (atomic) */
+static uint32_t file_counter;  /* shards opened by this process (atomic) */
+
+struct mt_intern {
+	uint32_t mask;  /* slots - 1 */
+	uint32_t used;  /* occupied slots */
+	struct slot {
+		uint64_t hash; /* 0 = empty */
+		uint32_t id;
+	} slot[];
+};
+
+uint64_t mt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns)
+{
+	uint64_t start = 0;
+
+	while (__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQUIRE)) {
+		if (!wait_ns)
+			return false;
+		uint64_t now = mt_now_ns();
+		if (!start)
+			start = now;
+		else if (now - start > wait_ns)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+void mt_shard_unlock(struct mt_shard_writer *w)
+{
+	__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+}
+
+static int put_bytes(void *data, const char *p, size_t n)
+{
+	struct mt_shard_writer *w = data;
+
+	unsigned char *d = w->buf + w->len;
+
+	if (n > w->cap - w->len)
+		return -1; /* cannot happen: room() reserved the bound */
+	memcpy(d, p, n);
+	w->len += n;
+	return 0;
+}
+
+static void put_str(msgpack_packer *pk, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static void put_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	put_str(pk, k, 64);
+	msgpack_pack_uint64(pk, v);
+}
+
+static void put_kv_str(msgpack_packer *pk, const char *k, const char *v,
+		       size_t max)
+{
+	put_str(pk, k, 64);
+	put_str(pk, v, max);
+}
+
+static uint64_t tick(struct mt_shard_writer *w)
+{
+	uint64_t t = mt_now_ns(), d = t > w->time_last ? t - w->time_last : 0;
+
+	if (t > w->time_last)
+		w->time_last = t;
+	return d;
+}
+
+static void put_header(struct mt_shard_writer *w)
+{
+	const struct mt_shard_proc *p = &mt_shard_proc;
+	const struct mt_conf *c = p->conf;
+	msgpack_packer *pk = &w->pk;
+	static const char *policy[] = { "poisson", "tiered", "all", "off" };
+	unsigned argc = 0;
+
+	for (size_t i = 0; i < p->cmdline_len; i++)
+		argc += p->cmdline[i] == '\0';
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_uint8(pk, MT_REC_HEADER);
+	msgpack_pack_map(pk, 20);
+	put_kv_str(pk, MT_KEY_VERSION, PACKAGE_VERSION, 32);
+	put_kv_str(pk, MT_KEY_HOST, p->host, sizeof(p->host));
+	put_kv_uint(pk, MT_KEY_PID, p->pid);
+	put_kv_uint(pk, MT_KEY_PPID, p->ppid);
+	put_kv_uint(pk, MT_KEY_TID, w->tid);
+	put_kv_str(pk, MT_KEY_THREAD, w->thread_name, sizeof(w->thread_name));
+	put_kv_str(pk, MT_KEY_EXE, p->exe, sizeof(p->exe));
+	put_str(pk, MT_KEY_ARGV, 64);
+	msgpack_pack_array(pk, argc);
+	for (size_t i = 0; i < p->cmdline_len;) {
+		size_t n = strnlen(p->cmdline + i, p->cmdline_len - i);
+		msgpack_pack_str(pk, n);
+		msgpack_pack_str_body(pk, p->cmdline + i, n);
+		i += n + 1;
+	}
+	put_kv_uint(pk, MT_KEY_START_REAL, p->start_real_ns);
+	put_kv_uint(pk, MT_KEY_START_MONO, p->start_mono_ns);
+	put_kv_str(pk, MT_KEY_CLOCK, "monotonic", 16);
+	put_kv_str(pk, MT_KEY_POLICY, policy[c->policy], 16);
+	put_kv_uint(pk, MT_KEY_MEAN, c->mean);
+	put_str(pk, MT_KEY_TIERS, 64);
+	msgpack_pack_map(pk, 6);
+	put_kv_uint(pk, MT_KEY_LARGE, c->tiers.large);
+	put_kv_uint(pk, MT_KEY_MEDIUM, c->tiers.medium);
+	put_str(pk, MT_KEY_MEDIUM_RATE, 64);
+	msgpack_pack_double(pk, c->tiers.medium_rate);
+	put_str(pk, MT_KEY_SMALL_RATE, 64);
+	msgpack_pack_double(pk, c->tiers.small_rate);
+	put_kv_uint(pk, MT_KEY_BOOST_THRESHOLD, c->tiers.boost_threshold);
+	put_str(pk, MT_KEY_BOOST_MAX, 64);
+	msgpack_pack_double(pk, c->tiers.boost_max);
+	put_kv_uint(pk, MT_KEY_SEED, c->seed);
+	put_kv_uint(pk, MT_KEY_DEPTH, c->stack_depth);
+	put_kv_str(pk, MT_KEY_UNWIND, c->unwind == MT_UNWIND_FP ? "fp" : "libunwind", 16);
+	put_kv_uint(pk, MT_KEY_SHARD_SEQ, __atomic_load_n(&file_counter, __ATOMIC_RELAXED));
+	put_kv_uint(pk, MT_KEY_ADDR_BASE, p->addr_base);
+	put_kv_uint(pk, MT_KEY_BUFFER, w->cap);
+}
+
+/* Makes room for a record of at most `need` bytes, starting a chunk (and,
+ * for a new shard, writing its header) first when needed. */
+static bool room(struct mt_shard_writer *w, size_t need)
+{
+	if (w->failed || !w->buf)
+		goto drop;
+	if (w->len + need > w->cap) {
+		mt_shard_flush(w);
+		if (w->failed || HDR + 64 + need > w->cap)
+			goto drop;
+	}
+	w->chunk_records++;
+	if (w->len == HDR) {
+		w->time_last = mt_now_ns();
+		msgpack_pack_array(&w->pk, 3);
+		msgpack_pack_uint8(&w->pk, MT_REC_CHUNK);
+		msgpack_pack_uint64(&w->pk, w->seq_last);
+		msgpack_pack_uint64(&w->pk, w->time_last);
+		if (w->chunk_seq == 0 && !w->created)
+			put_header(w);
+	}
+	return true;
+drop:
+	mt_shard_drop(w, need);
+	return false;
+}
+
+void mt_shard_drop(struct mt_shard_writer *w, size_t bytes)
+{
+	w->dropped_records++;
+	w->dropped_bytes += bytes;
+	__atomic_add_fetch(&dropped_total, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t mt_shard_dropped_total(void)
+{
+	return __atomic_load_n(&dropped_total, __ATOMIC_RELAXED);
+}
+
+bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid)
+{
+	if (w->failed)
+		return false;
+	if (w->buf)
+		return true;
+	size_t cap = mt_shard_proc.conf->buffer;
+	w->buf = mtje_malloc(cap);
+	if (!w->buf)
+		return false;
+	w->cap = cap;
+	w->len = HDR;
+	w->tid = tid;
+	w->chunk_seq = 0;
+	w->created = false;
+	w->modules_written = 0;
+	w->next_stack_id = 0;
+	msgpack_packer_init(&w->pk, w, put_bytes);
+	return true;
+}
+
+/* Writes pending module records; called inside a record's room. */
+static void put_modules(struct mt_shard_writer *w)
+{
+	unsigned n = mt_modules_count();
+
+	while (w->modules_written < n) {
+		const struct mt_module *m = mt_modules_get(w->modules_written);
+		size_t plen = strlen(m->path);
+		if (!room(w, 64 + plen + m->build_id_len))
+			return;
+		msgpack_pack_array(&w->pk, 6);
+		msgpack_pack_uint8(&w->pk, MT_REC_MODULE);
+		msgpack_pack_uint32(&w->pk, w->modules_written);
+		msgpack_pack_str(&w->pk, plen);
+		msgpack_pack_str_body(&w->pk, m->path, plen);
+		msgpack_pack_bin(&w->pk, m->build_id_len);
+		msgpack_pack_bin_body(&w->pk, m->build_id, m->build_id_len);
+		msgpack_pack_uint64(&w->pk, m->base);
+		msgpack_pack_uint64(&w->pk, m->size);
+		w->modules_written++;
+	}
+}
+
+void mt_shard_put_alloc(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
+			uint64_t size, uint64_t slack, uint32_t stack_id,
+			double weight)
+{
+	if (!room(w, 72))
+		return;
+	msgpack_pack_array(&w->pk, weight < 0 ? 7 : 8);
+	msgpack_pack_uint8(&w->pk, MT_REC_ALLOC);
+	msgpack_pack_uint64(&w->pk, seq - w->seq_last);
+	w->seq_last = seq;
+	msgpack_pack_uint64(&w->pk, tick(w));
+	msgpack_pack_uint64(&w->pk, (addr - mt_shard_proc.addr_base) >> MT_ADDR_SHIFT);
+	msgpack_pack_uint64(&w->pk, size);
+	msgpack_pack_uint64(&w->pk, slack);
+	msgpack_pack_uint32(&w->pk, stack_id);
+	if (weight >= 0)
+		msgpack_pack_float(&w->pk, (float)weight);
+}
+
+void mt_shard_put_free(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
+		       uint64_t alloc_seq)
+{
+	if (!room(w, 56))
+		return;
+	msgpack_pack_array(&w->pk, 5);
+	msgpack_pack_uint8(&w->pk, MT_REC_FREE);
+	msgpack_pack_uint64(&w->pk, seq - w->seq_last);
+	w->seq_last = seq;
+	msgpack_pack_uint64(&w->pk, tick(w));
+	msgpack_pack_uint64(&w->pk, (addr - mt_shard_proc.addr_base) >> MT_ADDR_SHIFT);
+	msgpack_pack_uint64(&w->pk, alloc_seq);
+}
+
+void mt_shard_put_totals(struct mt_shard_writer *w, uint64_t allocs,
+			 uint64_t frees, uint64_t bytes_allocated,
+			 uint64_t bytes_freed, bool shared)
+{
+	if (!room(w, 64))
+		return;
+	msgpack_pack_array(&w->pk, 7);
+	msgpack_pack_uint8(&w->pk, MT_REC_TOTALS);
+	msgpack_pack_uint64(&w->pk, tick(w));
+	msgpack_pack_uint64(&w->pk, allocs);
+	msgpack_pack_uint64(&w->pk, frees);
+	msgpack_pack_uint64(&w->pk, bytes_allocated);
+	msgpack_pack_uint64(&w->pk, bytes_freed);
+	if (shared)
+		msgpack_pack_true(&w->pk);
+	else
+		msgpack_pack_false(&w->pk);
+}
+
+void mt_shard_put_classes(struct mt_shard_writer *w, const uint64_t *sizes,
+			  const uint64_t *requests, unsigned n)
+{
+	if (!room(w, 32 + 20 * (size_t)n))
+		return;
+	msgpack_pack_array(&w->pk, 3);
+	msgpack_pack_uint8(&w->pk, MT_REC_CLASSES);
+	msgpack_pack_uint64(&w->pk, tick(w));
+	msgpack_pack_array(&w->pk, n);
+	for (unsigned i = 0; i < n; i++) {
+		msgpack_pack_array(&w->pk, 2);
+		msgpack_pack_uint64(&w->pk, sizes[i]);
+		msgpack_pack_uint64(&w->pk, requests[i]);
+	}
+}
+
+void mt_shard_put_timeline(struct mt_shard_writer *w, uint64_t allocated,
+			   uint64_t active, uint64_t resident, uint64_t mapped,
+			   uint64_t live_estimate)
+{
+	if (!room(w, 64))
+		return;
+	msgpack_pack_array(&w->pk, 7);
+	msgpack_pack_uint8(&w->pk, MT_REC_TIMELINE);
+	msgpack_pack_uint64(&w->pk, tick(w));
+	msgpack_pack_uint64(&w->pk, allocated);
+	msgpack_pack_uint64(&w->pk, active);
+	msgpack_pack_uint64(&w->pk, resident);
+	msgpack_pack_uint64(&w->pk, mapped);
+	msgpack_pack_uint64(&w->pk, live_estimate);
+}
+
+static void put_timed_str(struct mt_shard_writer *w, enum mt_rec_kind kind,
+			  const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	if (!room(w, 32 + n))
+		return;
+	msgpack_pack_array(&w->pk, 3);
+	msgpack_pack_uint8(&w->pk, kind);
+	msgpack_pack_uint64(&w->pk, tick(w));
+	msgpack_pack_str(&w->pk, n);
+	msgpack_pack_str_body(&w->pk, s, n);
+}
+
+void mt_shard_put_mark(struct mt_shard_writer *w, const char *label)
+{
+	put_timed_str(w, MT_REC_MARK, label, 1024);
+}
+
+void mt_shard_put_thread_name(struct mt_shard_writer *w, const char *name)
+{
+	put_timed_str(w, MT_REC_THREAD_NAME, name, 16);
+}
+
+void mt_shard_put_end(struct mt_shard_writer *w, const char *reason)
+{
+	if (w->dropped_records && room(w, 32)) {
+		msgpack_pack_array(&w->pk, 3);
+		msgpack_pack_uint8(&w->pk, MT_REC_DROPPED);
+		msgpack_pack_uint64(&w->pk, w->dropped_records);
+		msgpack_pack_uint64(&w->pk, w->dropped_bytes);
+		w->dropped_records = w->dropped_bytes = 0;
+	}
+	put_timed_str(w, MT_REC_END, reason, 32);
+}
+
+void mt_shard_put_thread_exit(struct mt_shard_writer *w, uint32_t tid,
+			      const char *name, uint64_t allocs, uint64_t frees,
+			      uint64_t bytes_allocated, uint64_t bytes_freed)
+{
+	if (!room(w, 96))
+		return;
+	msgpack_pack_array(&w->pk, 7);
+	msgpack_pack_uint8(&w->pk, MT_REC_THREAD_EXIT);
+	msgpack_pack_uint32(&w->pk, tid);
+	put_str(&w->pk, name, 16);
+	msgpack_pack_uint64(&w->pk, allocs);
+	msgpack_pack_uint64(&w->pk, frees);
+	msgpack_pack_uint64(&w->pk, bytes_allocated);
+	msgpack_pack_uint64(&w->pk, bytes_freed);
+}
+
+/* ---- stacks ---- */
+
+static uint64_t hash_stack(const uintptr_t *pcs, unsigned n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+
+	for (unsigned i = 0; i < n; i++) {
+		h ^= pcs[i];
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 32;
+	return h ? h : 1;
+}
+
+static struct mt_intern *intern_new(uint32_t slots)
+{
+	size_t bytes = sizeof(struct mt_intern) + slots * sizeof(struct slot);
+	struct mt_intern *t = mtje_calloc(1, bytes);
+
+	if (t)
+		t->mask = slots - 1;
+	return t;
+}
+
+/* Finds the id of hash h, or inserts `id`; returns the slot's id and sets
+ * *fresh when inserted. */
+static uint32_t intern(struct mt_intern *t, uint64_t h, uint32_t id, bool *fresh)
+{
+	for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
+		if (t->slot[i].hash == h)
+			return t->slot[i].id;
+		if (!t->slot[i].hash) {
+			t->slot[i].hash = h;
+			t->slot[i].id = id;
+			t->used++;
+			*fresh = true;
+			return id;
+		}
+	}
+}
+
+static bool intern_grow(struct mt_shard_writer *w)
+{
+	struct mt_intern *old = w->intern;
+	uint32_t slots = old ? (old->mask + 1) * 2 : 1024;
+
+	if (slots > (1u << 20)) {
+		/* A million distinct stacks in one shard: start over; stacks
+		 * seen again get new ids and are written again. */
+		memset(old->slot, 0, (old->mask + 1) * sizeof(struct slot));
+		old->used = 0;
+		return true;
+	}
+	struct mt_intern *t = intern_new(slots);
+	if (!t)
+		return old != NULL;
+	for (uint32_t i = 0; old && i <= old->mask; i++)
+		if (old->slot[i].hash) {
+			bool f = false;
+			intern(t, old->slot[i].hash, old->slot[i].id, &f);
+		}
+	mtje_free(old);
+	w->intern = t;
+	return true;
+}
+
+uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
+			unsigned n)
+{
+	uint64_t h = hash_stack(pcs, n);
+	bool fresh = false;
+
+	if ((!w->intern || w->intern->used * 2 >= w->intern->mask) &&
+	    !intern_grow(w))
+		return UINT32_MAX;
+	uint32_t id = intern(w->intern, h, w->next_stack_id, &fresh);
+	if (!fresh)
+		return id;
+	w->next_stack_id++;
+	for (unsigned i = 0; i < n; i++)
+		if (!mt_modules_contain(pcs[i])) {
+			mt_modules_refresh();
+			break;
+		}
+	put_modules(w);
+	if (!room(w, 32 + 9 * (size_t)n))
+		return id;
+	msgpack_pack_array(&w->pk, 3);
+	msgpack_pack_uint8(&w->pk, MT_REC_STACK);
+	msgpack_pack_uint32(&w->pk, id);
+	msgpack_pack_array(&w->pk, n);
+	for (unsigned i = 0; i < n; i++)
+		msgpack_pack_uint64(&w->pk, pcs[i]);
+	return id;
+}
+
+/* ---- files ---- */
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+/* mkdir -p with mode 0700 for what we create. */
+static int make_dir(const char *dir)
+{
+	char path[MT_PATH_MAX];
+	size_t n = strnlen(dir, sizeof(path) - 1);
+
+	memcpy(path, dir, n);
+	path[n] = '\0';
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		char c = path[i];
+		path[i] = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+		path[i] = c;
+	}
+	return 0;
+}
+
+static int open_shard(struct mt_shard_writer *w)
+{
+	const struct mt_shard_proc *p = &mt_shard_proc;
+	int dfd, fd = -1, err;
+
+	if (!w->created) {
+		err = make_dir(p->dir);
+		if (err)
+			return err;
+	}
+	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (w->created) {
+		fd = openat(dfd, w->name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		err = fd < 0 ? -errno : 0;
+		goto out_close;
+	}
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t k = __atomic_fetch_add(&file_counter, 1, __ATOMIC_RELAXED);
+		mt_fmt(w->name, sizeof(w->name), "%s.%u.%u.%u%s", p->exe_base,
+		       p->pid, w->tid, k, MT_SHARD_SUFFIX);
+		/* Never follow a link, never reuse a file: a name planted in
+		 * the directory is skipped, not written through. */
+		fd = openat(dfd, w->name,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	err = fd < 0 ? -errno : 0;
+out_close:
+	close(dfd);
+	return err ? err : fd;
+}
+
+static void report_failure(struct mt_shard_writer *w, int err)
+{
+	if (__atomic_exchange_n(&failure_reported, 1, __ATOMIC_RELAXED))
+		return;
+	mt_log("cannot write shard %s/%s: %s; records of this thread are "
+	       "dropped from now on (the program is not affected)",
+	       mt_shard_proc.dir, w->name[0] ? w->name : "(new)",
+	       strerrordesc_np(-err));
+}
+
+int mt_shard_flush(struct mt_shard_writer *w)
+{
+	unsigned char *ch = w->buf + MT_SHARD_FILE_HEADER;
+	size_t start = w->created ? MT_SHARD_FILE_HEADER : 0;
+	int fd, err = 0;
+
+	if (!w->buf || w->failed || w->len <= HDR)
+		return w->failed ? -EIO : 0;
+	uint32_t plen = (uint32_t)(w->len - HDR);
+	put_le32(ch, MT_CHUNK_MAGIC);
+	put_le32(ch + 4, plen);
+	put_le32(ch + 8, w->chunk_seq);
+	put_le32(ch + 12, mt_crc32c(0, w->buf + HDR, plen));
+	put_le32(ch + 16, 0);
+	put_le32(ch + 20, mt_crc32c(0, ch, 20));
+	if (!w->created) {
+		memcpy(w->buf, MT_SHARD_MAGIC, 8);
+		w->buf[8] = MT_SHARD_MAJOR;
+		w->buf[9] = 0;
+		w->buf[10] = MT_SHARD_MINOR;
+		w->buf[11] = 0;
+		put_le32(w->buf + 12, 0);
+	}
+	fd = open_shard(w);
+	if (fd < 0) {
+		err = fd;
+		goto out_fail;
+	}
+	for (size_t off = start; off < w->len;) {
+		ssize_t n = write(fd, w->buf + off, w->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			close(fd);
+			goto out_fail;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	w->created = true;
+	w->chunk_seq++;
+	w->chunk_records = 0;
+	w->len = HDR;
+	return 0;
+out_fail:
+	/* The chunk's records are lost; count them as dropped. */
+	w->dropped_records += w->chunk_records;
+	w->dropped_bytes += w->len - HDR;
+	__atomic_add_fetch(&dropped_total, w->chunk_records, __ATOMIC_RELAXED);
+	w->chunk_records = 0;
+	w->failed = true;
+	w->len = HDR;
+	report_failure(w, err);
+	return err;
+}
+
+void mt_shard_release(struct mt_shard_writer *w, bool forget)
+{
+	if (!forget)
+		mt_shard_flush(w);
+	if (w->buf)
+		mtje_free(w->buf);
+	if (w->intern)
+		mtje_free(w->intern);
+	w->buf = NULL;
+	w->intern = NULL;
+	w->len = w->cap = 0;
+	w->created = false;
+	w->failed = false;
+	w->seq_last = 0;
+	w->dropped_records = w->dropped_bytes = 0;
+}

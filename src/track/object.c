@@ -1,0 +1,133 @@
+/* Sampled objects.  Each lives in the tracked arena behind a 32-byte header
+ * that says which allocation event made it, so that its free record names
+ * that event exactly (alloc_seq) on whichever thread frees it, and so that
+ * the live estimate can drop exactly what it added.  Unsampled objects
+ * have no header: the header costs only sampled objects. */
+#include "config.h"
+
+#include "track.h"
+
+#include <string.h>
+
+#include "backend/backend.h"
+
+#define OBJ_MAGIC 0x6d746f62u /* "mtob" */
+
+struct obj {
+	uint64_t seq;    /* event number of the allocation */
+	uint64_t size;   /* bytes requested */
+	uint64_t wbytes; /* bytes: weight x size as added to the live estimate */
+	uint32_t offset; /* bytes from the jemalloc block to the object */
+	uint32_t magic;  /* OBJ_MAGIC */
+};
+
+_Static_assert(sizeof(struct obj) == 32, "header keeps 16-byte alignment");
+
+static uint64_t seq_counter;   /* process-wide event number (atomic) */
+static uint64_t live_estimate; /* bytes (atomic) */
+
+/* The calling thread's explicit tcache for sampled objects, or -1. */
+static int tcache_of(struct mt_tls *t)
+{
+	if (t->state != MT_THREAD_READY)
+		return -1;
+	if (!t->tcache) {
+		int id = mt_backend_tracked_tcache();
+		t->tcache = id >= 0 ? id + 1 : -1;
+	}
+	return t->tcache > 0 ? t->tcache - 1 : -1;
+}
+
+void mt_track_thread_exit(struct mt_tls *t)
+{
+	if (t->tcache > 0)
+		mt_backend_tracked_tcache_destroy(t->tcache - 1);
+	t->tcache = -1; /* later frees (TLS destructors) use none */
+}
+
+static struct obj *header(const void *p)
+{
+	return (struct obj *)((uintptr_t)p - sizeof(struct obj));
+}
+
+uint64_t mt_track_live_estimate(void)
+{
+	return __atomic_load_n(&live_estimate, __ATOMIC_RELAXED);
+}
+
+void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
+		     double weight, bool omit_weight)
+{
+	uintptr_t pcs[256];
+	size_t room = align > sizeof(struct obj) ? align : sizeof(struct obj);
+	size_t total;
+
+	if (__builtin_add_overflow(n, room, &total))
+		return NULL;
+	t->guard++;
+	char *base = mt_backend_tracked_alloc(total, align, zero, tcache_of(t));
+	if (!base) {
+		t->guard--;
+		return NULL;
+	}
+	char *p = base + room;
+	struct obj *o = header(p);
+	o->seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
+	o->size = n;
+	o->wbytes = (uint64_t)(weight * (double)n + 0.5);
+	o->offset = (uint32_t)room;
+	o->magic = OBJ_MAGIC;
+	__atomic_add_fetch(&live_estimate, o->wbytes, __ATOMIC_RELAXED);
+
+	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth);
+	size_t usable = mt_backend_tracked_usable(base) - room;
+	if (mt_shard_lock(&t->w, 0)) {
+		if (mt_shard_ready(&t->w, t->tid)) {
+			uint32_t id = mt_shard_stack(&t->w, pcs, depth);
+			mt_shard_put_alloc(&t->w, o->seq, (uintptr_t)p, n,
+					   usable - n, id, omit_weight ? -1.0 : weight);
+			mt_thread_timeline_tick(&t->w);
+		} else {
+			mt_shard_drop(&t->w, 24);
+		}
+		mt_shard_unlock(&t->w);
+	}
+	if (t->w.failed)
+		mt_sample_stop(t);
+	t->guard--;
+	return p;
+}
+
+void mt_track_free(struct mt_tls *t, void *p)
+{
+	struct obj *o = header(p);
+	void *base = (char *)p - o->offset;
+
+	MT_ASSERT(o->magic == OBJ_MAGIC);
+	t->guard++;
+	__atomic_sub_fetch(&live_estimate, o->wbytes, __ATOMIC_RELAXED);
+	if (t->state == MT_THREAD_READY && !t->w.failed &&
+	    mt_shard_lock(&t->w, 0)) {
+		uint64_t seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
+		if (mt_shard_ready(&t->w, t->tid))
+			mt_shard_put_free(&t->w, seq, (uintptr_t)p, o->seq);
+		else
+			mt_shard_drop(&t->w, 16);
+		mt_shard_unlock(&t->w);
+	}
+	o->magic = 0;
+	mt_backend_tracked_free(base, tcache_of(t));
+	t->guard--;
+}
+
+size_t mt_track_usable(const void *p)
+{
+	const struct obj *o = header(p);
+
+	return mt_backend_tracked_usable((const char *)p - o->offset) - o->offset;
+}
+
+size_t mt_track_size(const void *p)
+{
+	return header(p)->size;
+}

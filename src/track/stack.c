@@ -1,0 +1,97 @@
+/* Stack capture: libunwind's unw_backtrace by default (works on binaries
+ * without frame pointers), or a bounded frame-pointer walk.  Frames inside
+ * libmtalloc itself are dropped, so a stack starts at the caller of malloc
+ * (or of operator new). */
+#include "config.h"
+
+#include "track.h"
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
+
+#define SKIP_MAX 8 /* our own frames: entry point, slow path, capture */
+
+static uintptr_t self_lo, self_hi; /* libmtalloc's address range */
+static enum mt_unwind how;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && me - lo < ph->p_memsz) {
+			self_lo = lo;
+			self_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void mt_stack_init(const struct mt_conf *conf)
+{
+	how = conf->unwind;
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)mt_stack_init);
+}
+
+void mt_stack_thread_init(struct mt_tls *t)
+{
+	pthread_attr_t a;
+	void *lo;
+	size_t size;
+
+	t->stack_lo = t->stack_hi = 0;
+	if (how != MT_UNWIND_FP || pthread_getattr_np(pthread_self(), &a))
+		return;
+	if (!pthread_attr_getstack(&a, &lo, &size)) {
+		t->stack_lo = (uintptr_t)lo;
+		t->stack_hi = (uintptr_t)lo + size;
+	}
+	pthread_attr_destroy(&a);
+}
+
+static unsigned walk_fp(struct mt_tls *t, uintptr_t *pcs, unsigned max)
+{
+	uintptr_t *fp = __builtin_frame_address(0);
+	unsigned n = 0;
+
+	while (n < max && (uintptr_t)fp >= t->stack_lo &&
+	       (uintptr_t)fp + 16 <= t->stack_hi && !((uintptr_t)fp & 7)) {
+		uintptr_t ret = fp[1], *next = (uintptr_t *)fp[0];
+		if (!ret)
+			break;
+		pcs[n++] = ret;
+		if (next <= fp)
+			break; /* frames grow upwards: anything else is garbage */
+		fp = next;
+	}
+	return n;
+}
+
+unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max)
+{
+	uintptr_t raw[256 + SKIP_MAX];
+	unsigned want = max + SKIP_MAX, n, skip = 0;
+
+	if (want > MT_ARRAY_SIZE(raw))
+		want = MT_ARRAY_SIZE(raw);
+	if (how == MT_UNWIND_FP && t->stack_hi) {
+		n = walk_fp(t, raw, want);
+	} else {
+		int r = unw_backtrace((void **)raw, (int)want);
+		n = r > 0 ? (unsigned)r : 0;
+	}
+	while (skip < n && raw[skip] - self_lo < self_hi - self_lo)
+		skip++;
+	n -= skip;
+	if (n > max)
+		n = max;
+	for (unsigned i = 0; i < n; i++)
+		pcs[i] = raw[skip + i];
+	return n;
+}
