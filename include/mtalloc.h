@@ -52,6 +52,21 @@ struct mtalloc_stats {
  * smaller than the first two members). */
 int mtalloc_stats_get(struct mtalloc_stats *st, size_t size);
 
+/* Writes every thread's pending records, totals and a timeline point to
+ * the shards now (threads busy writing are waited for a bounded time).
+ * Returns 0, or -1 with errno EIO if some shard could not be written. */
+int mtalloc_flush(void);
+
+/* Records a labelled point in the memory timeline (the label is copied,
+ * at most 1024 bytes), with the process's memory figures at that moment. */
+void mtalloc_mark(const char *label);
+
+/* Changes the sampling policy of every thread at run time, with the syntax
+ * of the sample: option ("poisson:1m", "tiered", "all", "off").  Threads
+ * pick it up on their next allocation.  Returns 0, or -1 with errno EINVAL
+ * (malformed) or ENOTSUP (tracking is off or has no address range). */
+int mtalloc_sample_set(const char *spec);
+
 #ifdef __cplusplus
 }
 #endif

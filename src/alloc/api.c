@@ -27,3 +27,30 @@ EXPORT int mtalloc_stats_get(struct mtalloc_stats *st, size_t size)
 	memcpy(st, &full, size < sizeof(full) ? size : sizeof(full));
 	return 0;
 }
+
+EXPORT int mtalloc_flush(void)
+{
+	int err = mt_thread_flush_all();
+
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+EXPORT void mtalloc_mark(const char *label)
+{
+	mt_thread_mark(label);
+}
+
+EXPORT int mtalloc_sample_set(const char *spec)
+{
+	int err = mt_thread_sample_set(spec);
+
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}

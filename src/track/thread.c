@@ -119,7 +119,9 @@ static void process_init(void)
 	mt_conf_parse(&conf, secure_getenv("MTALLOC"), "MTALLOC");
 	mt_backend_init(&conf);
 	tracking = !conf.off;
-	if (tracking && conf.policy != MT_SAMPLE_OFF) {
+	if (tracking) {
+		/* Reserved even for sample:off, so that mtalloc_sample_set can
+		 * turn sampling on later; the reservation costs no memory. */
 		int err = mt_backend_tracked_init();
 		if (err) {
 			mt_log("cannot reserve the tracked address range (%s); "
@@ -451,8 +453,8 @@ int mt_thread_sample_set(const char *spec)
 	c = conf;
 	if (mt_conf_parse_sample(&c, spec, strlen(spec)))
 		return -EINVAL;
-	if (c.policy != MT_SAMPLE_OFF && !mt_backend_tracked_base())
-		return -ENOTSUP; /* no tracked range: nothing can be sampled */
+	if (!tracking || (c.policy != MT_SAMPLE_OFF && !mt_backend_tracked_base()))
+		return -ENOTSUP; /* nothing can be sampled */
 	mt_tls.guard++;
 	pthread_mutex_lock(&reg_lock);
 	conf.policy = c.policy;
