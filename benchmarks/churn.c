@@ -1,0 +1,220 @@
+/* churn: a mixed-size replacement workload, the shape of a long-running
+ * server's heap.
+ *
+ *   churn [-t THREADS] [-n OPS] [-s SLOTS] [-r SEED]
+ *
+ * Each thread owns an array of SLOTS live blocks.  It fills the array, then
+ * OPS times frees a random slot and puts a new block of a random size in it.
+ * Sizes: 95 % uniform in 16..512 bytes, 5 % uniform in 4..64 KiB.  Every new
+ * block has one byte written in each of its pages, so that resident memory
+ * follows what the allocator really hands out and reuses (a block that is
+ * never touched costs no RSS and hides page faults after a purge).
+ *
+ * One "op" is one replacement: a free and a malloc.  Prints one line:
+ *
+ *   threads=<count> ops=<count per thread> slots=<count> seconds=<s>
+ *   mops=<million ops per second, all threads> peak_rss_kib=<VmHWM>
+ *
+ * The allocator is chosen by LD_PRELOAD; this program is not linked to
+ * mtalloc.  Every thread uses its own fixed seed: runs are repeatable. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_THREADS 64
+#define PAGE 4096 /* stride of the writes into each block (bytes) */
+
+struct worker {
+	unsigned long ops;   /* replacements to make (count) */
+	unsigned long nslot; /* live blocks (count) */
+	uint64_t rng;        /* xorshift64* state */
+	pthread_barrier_t *start;
+	double ns;           /* result: time of the replacement loop */
+	int failed;          /* malloc returned NULL */
+};
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static inline uint64_t next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* 95 % in 16..512 B, 5 % in 4..64 KiB, both uniform. */
+static inline size_t pick_size(uint64_t *s)
+{
+	uint64_t r = next(s);
+
+	if (r % 100 < 95)
+		return 16 + (size_t)((r >> 8) % (512 - 16 + 1));
+	return 4096 + (size_t)((r >> 8) % (65536 - 4096 + 1));
+}
+
+/* Writes one byte per page of a new block. */
+static inline void touch(char *p, size_t n)
+{
+	for (size_t off = 0; off < n; off += PAGE)
+		((volatile char *)p)[off] = (char)off;
+	((volatile char *)p)[n - 1] = 1;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	void **slot = calloc(w->nslot, sizeof(*slot));
+
+	if (!slot) {
+		w->failed = 1;
+		if (w->start)
+			pthread_barrier_wait(w->start);
+		return NULL;
+	}
+	for (unsigned long i = 0; i < w->nslot; i++) {
+		size_t n = pick_size(&w->rng);
+
+		slot[i] = malloc(n);
+		if (!slot[i]) {
+			w->failed = 1;
+			break;
+		}
+		touch(slot[i], n);
+	}
+	if (w->start)
+		pthread_barrier_wait(w->start);
+	double t0 = now_ns();
+	for (unsigned long i = 0; i < w->ops && !w->failed; i++) {
+		unsigned long k = (unsigned long)(next(&w->rng) % w->nslot);
+		size_t n = pick_size(&w->rng);
+
+		free(slot[k]);
+		slot[k] = malloc(n);
+		if (!slot[k]) {
+			w->failed = 1;
+			break;
+		}
+		touch(slot[k], n);
+	}
+	w->ns = now_ns() - t0;
+	for (unsigned long i = 0; i < w->nslot; i++)
+		free(slot[i]);
+	free(slot);
+	return NULL;
+}
+
+/* Peak resident set size in KiB: VmHWM, or ru_maxrss where /proc is
+ * missing. */
+static long peak_rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+				break;
+		fclose(f);
+	}
+	if (kib < 0) {
+		struct rusage ru;
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			kib = ru.ru_maxrss;
+	}
+	return kib;
+}
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: churn [-t THREADS] [-n OPS] [-s SLOTS] [-r SEED]\n");
+	return 2;
+}
+
+static int parse_ulong(const char *s, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long nthreads = 1, ops = 2000000, nslot = 10000, seed = 1;
+	struct worker w[MAX_THREADS];
+	pthread_t tids[MAX_THREADS];
+	pthread_barrier_t start;
+	int opt, status = 0;
+	double worst = 0;
+
+	while ((opt = getopt(argc, argv, "t:n:s:r:")) != -1) {
+		unsigned long *dst = opt == 't' ? &nthreads :
+				     opt == 'n' ? &ops :
+				     opt == 's' ? &nslot :
+				     opt == 'r' ? &seed : NULL;
+		if (!dst || parse_ulong(optarg, dst))
+			return usage();
+	}
+	if (optind != argc || nthreads < 1 || nthreads > MAX_THREADS ||
+	    nslot < 1)
+		return usage();
+
+	memset(w, 0, sizeof(w));
+	for (unsigned long t = 0; t < nthreads; t++) {
+		w[t].ops = ops;
+		w[t].nslot = nslot;
+		w[t].rng = (seed + t) * 0x9E3779B97F4A7C15ULL | 1;
+	}
+	if (nthreads == 1) {
+		work(&w[0]);
+	} else {
+		pthread_barrier_init(&start, NULL, (unsigned)nthreads);
+		for (unsigned long t = 0; t < nthreads; t++) {
+			w[t].start = &start;
+			if (pthread_create(&tids[t], NULL, work, &w[t])) {
+				fprintf(stderr, "churn: cannot create thread\n");
+				return 1;
+			}
+		}
+		for (unsigned long t = 0; t < nthreads; t++)
+			pthread_join(tids[t], NULL);
+		pthread_barrier_destroy(&start);
+	}
+	for (unsigned long t = 0; t < nthreads; t++) {
+		if (w[t].ns > worst)
+			worst = w[t].ns;
+		if (w[t].failed) {
+			fprintf(stderr, "churn: malloc failed\n");
+			status = 1;
+		}
+	}
+	/* Throughput of the whole process: all threads' ops over the time
+	 * of the slowest thread. */
+	printf("threads=%lu ops=%lu slots=%lu seconds=%.3f mops=%.2f "
+	       "peak_rss_kib=%ld\n",
+	       nthreads, ops, nslot, worst / 1e9,
+	       worst > 0 ? (double)(ops * nthreads) / worst * 1e3 : 0.0,
+	       peak_rss_kib());
+	return status;
+}
