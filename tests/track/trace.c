@@ -1,0 +1,223 @@
+/* trace: a deterministic multi-threaded workload whose every allocation and
+ * free is known, for the tracking tests.  Sizes 1000..1999 are used by this
+ * program only, so its records can be told from the C library's own.
+ *
+ *   trace MODE [ARGS]
+ *   all       4 threads; thread i makes 1000 + i allocations of sizes
+ *             1000 + 8 * (k % 100), frees half of them itself, hands a
+ *             quarter to thread (i + 1) % 4 to free, keeps the rest live
+ *             until exit.  Prints the truth: "thread T allocs A frees F
+ *             cross C live L" per thread index, in start order.
+ *   sites N   site A: N allocations of 256 bytes; site B: N/10 of 4096
+ *             bytes; all freed.  (For the estimator bounds.)
+ *   running   starts 2 threads that allocate until the process exits, then
+ *             exits from main while they run (records still flushed).
+ *   fork      allocates, forks; the child allocates 100 blocks of 1500
+ *             bytes, frees them and exits 0; the parent waits.
+ *   dlopen LIB  loads LIB after start and calls its lib_alloc(n) (which
+ *             allocates n blocks of 1700 bytes) and frees them.
+ *   loop      allocates and frees forever (for kill -9). */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NT 4
+
+struct handoff {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	void *items[1000];
+	int n;
+	int done; /* producers finished */
+};
+
+static struct handoff box[NT];
+static pthread_barrier_t barrier;
+
+struct truth {
+	int allocs, frees, cross, live;
+};
+static struct truth truth[NT];
+
+static void *worker(void *arg)
+{
+	int me = (int)(intptr_t)arg, n = 1000 + me;
+	void **mine = calloc((size_t)n, sizeof(void *));
+	struct handoff *next = &box[(me + 1) % NT];
+	char name[16];
+
+	snprintf(name, sizeof(name), "trace-%d", me);
+	pthread_setname_np(pthread_self(), name);
+	for (int k = 0; k < n; k++) {
+		mine[k] = malloc(1000 + 8 * (k % 100));
+		memset(mine[k], me, 16);
+	}
+	truth[me].allocs = n;
+	for (int k = 0; k < n; k++) {
+		if (k % 4 < 2) {
+			free(mine[k]);
+			truth[me].frees++;
+		} else if (k % 4 == 2) {
+			pthread_mutex_lock(&next->lock);
+			next->items[next->n++] = mine[k];
+			pthread_mutex_unlock(&next->lock);
+		} else {
+			truth[me].live++; /* stays allocated until exit */
+		}
+	}
+	pthread_barrier_wait(&barrier); /* every thread has handed over */
+	struct handoff *in = &box[me];
+	pthread_mutex_lock(&in->lock);
+	for (int i = 0; i < in->n; i++) {
+		free(in->items[i]); /* allocated by thread me - 1 */
+		truth[me].cross++;
+	}
+	in->n = 0;
+	pthread_mutex_unlock(&in->lock);
+	free(mine);
+	return NULL;
+}
+
+static int mode_all(void)
+{
+	pthread_t th[NT];
+
+	pthread_barrier_init(&barrier, NULL, NT);
+	for (int i = 0; i < NT; i++) {
+		pthread_mutex_init(&box[i].lock, NULL);
+		pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
+	}
+	for (int i = 0; i < NT; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NT; i++)
+		printf("thread %d allocs %d frees %d cross %d live %d\n", i,
+		       truth[i].allocs, truth[i].frees, truth[i].cross,
+		       truth[i].live);
+	return 0;
+}
+
+/* Two call sites the test tells apart by size. */
+__attribute__((noinline)) static void *site_a(void)
+{
+	return malloc(256);
+}
+
+__attribute__((noinline)) static void *site_b(void)
+{
+	return malloc(4096);
+}
+
+static int mode_sites(long n)
+{
+	for (long i = 0; i < n; i++) {
+		void *a = site_a();
+		__asm__ volatile("" ::"r"(a) : "memory");
+		free(a);
+		if (i % 10 == 0) {
+			void *b = site_b();
+			__asm__ volatile("" ::"r"(b) : "memory");
+			free(b);
+		}
+	}
+	printf("site_a %ld 256\nsite_b %ld 4096\n", n, (n + 9) / 10);
+	return 0;
+}
+
+static void *spin(void *arg)
+{
+	for (;;) {
+		void *p = malloc(1200);
+		__asm__ volatile("" ::"r"(p) : "memory");
+		free(p);
+		(void)arg;
+	}
+	return NULL;
+}
+
+static int mode_running(void)
+{
+	pthread_t th[2];
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, spin, NULL);
+	void *p[100];
+	for (int i = 0; i < 100; i++)
+		p[i] = malloc(1300);
+	for (int i = 0; i < 100; i++)
+		free(p[i]);
+	printf("exiting with threads running\n");
+	fflush(stdout);
+	exit(0);
+}
+
+static int mode_fork(void)
+{
+	void *keep = malloc(1400);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		void *p[100];
+		for (int i = 0; i < 100; i++)
+			p[i] = malloc(1500);
+		for (int i = 0; i < 100; i++)
+			free(p[i]);
+		exit(0); /* normal exit: the child flushes its shards */
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	free(keep);
+	printf("child %d status %d\n", (int)pid, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int mode_dlopen(const char *lib)
+{
+	void *h = dlopen(lib, RTLD_NOW);
+	if (!h) {
+		fprintf(stderr, "dlopen: %s\n", dlerror());
+		return 1;
+	}
+	void **(*alloc_n)(int) = (void **(*)(int))dlsym(h, "lib_alloc");
+	if (!alloc_n)
+		return 1;
+	void **v = alloc_n(50);
+	for (int i = 0; i < 50; i++)
+		free(v[i]);
+	free(v);
+	return 0;
+}
+
+static int mode_loop(void)
+{
+	printf("looping\n");
+	fflush(stdout);
+	for (unsigned long i = 0;; i++) {
+		void *p = malloc(1000 + (i % 100) * 8);
+		__asm__ volatile("" ::"r"(p) : "memory");
+		free(p);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	if (!strcmp(argv[1], "all"))
+		return mode_all();
+	if (!strcmp(argv[1], "sites"))
+		return mode_sites(argc > 2 ? atol(argv[2]) : 200000);
+	if (!strcmp(argv[1], "running"))
+		return mode_running();
+	if (!strcmp(argv[1], "fork"))
+		return mode_fork();
+	if (!strcmp(argv[1], "dlopen") && argc > 2)
+		return mode_dlopen(argv[2]);
+	if (!strcmp(argv[1], "loop"))
+		return mode_loop();
+	return 2;
+}
