@@ -127,15 +127,49 @@ size_t tu_count_lines(const char *s)
 	return n;
 }
 
-static int scratch_file(char **path)
+/* An unnamed scratch file: unlinked at once, so nothing is left behind
+ * even when the test is killed by its timeout. */
+static int scratch_file(void)
 {
 	const char *base = getenv("TMPDIR");
+	char *path;
+	int fd;
 
 	if (!base || !*base)
 		base = "/tmp";
-	if (asprintf(path, "%s/mtalloc-out.XXXXXX", base) < 0)
+	if (asprintf(&path, "%s/mtalloc-out.XXXXXX", base) < 0)
 		return -1;
-	return mkstemp(*path);
+	fd = mkstemp(path);
+	if (fd >= 0)
+		unlink(path);
+	free(path);
+	return fd;
+}
+
+/* The whole contents of an open file, NUL-terminated; never NULL. */
+static char *read_fd(int fd, size_t *len)
+{
+	size_t n = 0, cap = 65536;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+
+	cr_assert_not_null(buf);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	while ((r = read(fd, buf + n, cap - n)) != 0) {
+		if (r < 0) {
+			cr_assert_eq(errno, EINTR, "read: %s", strerror(errno));
+			continue;
+		}
+		n += (size_t)r;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			cr_assert_not_null(buf);
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
 }
 
 static void child(const struct tu_spawn *s, pid_t parent, int out, int err)
@@ -173,19 +207,17 @@ static void child(const struct tu_spawn *s, pid_t parent, int out, int err)
 
 int tu_run(const struct tu_spawn *s, struct tu_proc *p)
 {
-	char *out_path = NULL, *err_path = NULL;
 	int out, err, rc = -1;
 	pid_t parent = getpid(), pid;
 
 	memset(p, 0, sizeof(*p));
 	if (s->preload)
 		tu_lib();
-	if (s->stdout_path) {
+	if (s->stdout_path)
 		out = open(s->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	} else {
-		out = scratch_file(&out_path);
-	}
-	err = scratch_file(&err_path);
+	else
+		out = scratch_file();
+	err = scratch_file();
 	if (out < 0 || err < 0)
 		goto out_close;
 	fflush(NULL);
@@ -197,25 +229,14 @@ int tu_run(const struct tu_spawn *s, struct tu_proc *p)
 	while (waitpid(pid, &p->status, 0) < 0)
 		if (errno != EINTR)
 			goto out_close;
-	if (out_path)
-		p->out = tu_read_file(out_path, &p->out_len);
-	p->err = tu_read_file(err_path, &p->err_len);
-	if (!p->out)
-		p->out = strdup("");
-	if (!p->err)
-		p->err = strdup("");
+	p->out = s->stdout_path ? strdup("") : read_fd(out, &p->out_len);
+	p->err = read_fd(err, &p->err_len);
 	rc = 0;
 out_close:
 	if (out >= 0)
 		close(out);
 	if (err >= 0)
 		close(err);
-	if (out_path)
-		unlink(out_path);
-	if (err_path)
-		unlink(err_path);
-	free(out_path);
-	free(err_path);
 	return rc;
 }
 
