@@ -302,3 +302,32 @@ Test(tls_dtor, thread_set_up_in_last_round_does_not_lose_other_threads_counts,
 		      (unsigned long long)a.process.frees,
 		      (unsigned long long)b.process.frees);
 }
+
+static atomic_int stats_returned;
+
+static void *allocates_and_reads_stats(void *arg)
+{
+	struct mtalloc_stats st;
+
+	(void)arg;
+	free(malloc(100));
+	if (mtalloc_stats_get(&st, sizeof(st)) == 0)
+		atomic_store(&stats_returned, 1);
+	return NULL;
+}
+
+/* As above, but the next thread (which reuses the dead thread's TLS block,
+ * still linked in the registry) reads the figures while it is alive. */
+Test(tls_dtor, stats_return_after_a_thread_set_up_in_last_round, .timeout = 15)
+{
+	pthread_t t;
+
+	reset(first_alloc_dtor);
+	atomic_store(&alloc_round, ROUNDS);
+	atomic_store(&stats_returned, 0);
+	cr_assert_eq(pthread_create(&t, NULL, never_allocates, NULL), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(pthread_create(&t, NULL, allocates_and_reads_stats, NULL), 0);
+	pthread_join(t, NULL); /* a hang here is the failure: the timeout */
+	cr_assert_eq(atomic_load(&stats_returned), 1);
+}
