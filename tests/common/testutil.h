@@ -1,0 +1,79 @@
+/* Helpers shared by the Criterion tests: where the built library and the
+ * helper programs are, scratch directories, and running a program in its own
+ * process with a changed environment and its output captured.
+ *
+ * The paths come from the environment that tests/tests.am exports through
+ * AM_TESTS_ENVIRONMENT, so a test binary run by hand needs
+ * MTALLOC_LIB, MTALLOC_BUILDDIR and MTALLOC_SRCDIR set the same way. */
+#ifndef MT_TESTUTIL_H
+#define MT_TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The value of environment variable `name`; fails the test when unset. */
+const char *tu_env(const char *name);
+
+/* Absolute path of libmtalloc.so (MTALLOC_LIB). */
+const char *tu_lib(void);
+
+/* A new path "<MTALLOC_BUILDDIR>/<rel>" (free it); fails the test unless the
+ * file exists. */
+char *tu_built(const char *rel);
+
+/* A new empty directory under $TMPDIR (or /tmp); free the string after
+ * tu_rmtree. */
+char *tu_tmpdir(void);
+
+/* Removes a directory tree (best effort). */
+void tu_rmtree(const char *dir);
+
+/* "<dir>/<name>" in a new string. */
+char *tu_path(const char *dir, const char *name);
+
+/* Whole contents of a file, NUL-terminated, or NULL; *len gets the size. */
+char *tu_read_file(const char *path, size_t *len);
+
+/* Writes `len` bytes to a new file; fails the test on error. */
+void tu_write_file(const char *path, const void *data, size_t len);
+
+/* Number of '\n'-terminated lines in s. */
+size_t tu_count_lines(const char *s);
+
+/* A finished child process. */
+struct tu_proc {
+	int status;   /* as from waitpid */
+	char *out;    /* its standard output, NUL-terminated (unless redirected) */
+	size_t out_len;
+	char *err;    /* its standard error, NUL-terminated */
+	size_t err_len;
+};
+
+/* How to start one. */
+struct tu_spawn {
+	const char *const *argv; /* argv[0] is looked up in PATH */
+	const char *const *env;  /* "NAME=value" to set, "NAME" to unset */
+	const char *cwd;         /* NULL: the test's own */
+	const char *stdin_path;  /* NULL: /dev/null */
+	const char *stdout_path; /* NULL: captured into out */
+	int preload;             /* 1: LD_PRELOAD the library (absolute path) */
+};
+
+/* Runs a program to its end and fills *p.  The child dies with the test
+ * process (PR_SET_PDEATHSIG) so that a test killed by its timeout leaves no
+ * orphan behind.  Returns 0, or -1 if it could not start (errno). */
+int tu_run(const struct tu_spawn *s, struct tu_proc *p);
+
+/* Frees what tu_run put into *p. */
+void tu_proc_free(struct tu_proc *p);
+
+/* 1 if the child exited normally with status 0. */
+int tu_exited_ok(const struct tu_proc *p);
+
+/* "exit N" / "signal N" for messages (static buffer). */
+const char *tu_status_str(int status);
+
+/* 1 if `prog` is an executable found in PATH. */
+int tu_have_program(const char *prog);
+
+#endif
