@@ -37,6 +37,16 @@ static inline bool countdown(size_t n)
 	return borrow;
 }
 
+/* free()'s count: one subtract from the thread's free countdown, which
+ * borrows only for a thread not set up (or finished). */
+static inline bool free_countdown(void)
+{
+	bool borrow;
+
+	__asm__("subq $1, %[left]" : [left] "+m"(mt_tls.fleft), "=@ccc"(borrow));
+	return borrow;
+}
+
 /* free()'s one test: NULL and sampled objects (the tracked range lies low
  * in the address space) are below mt_tracked_limit; nothing else is. */
 static inline bool special(const void *p)
@@ -63,10 +73,8 @@ static void *sample(struct mt_tls *t, size_t n, size_t align, bool zero)
 	}
 	if (MT_UNLIKELY(t->state != MT_THREAD_READY)) {
 		mt_thread_slow(t);
-		if (t->state != MT_THREAD_READY) {
-			t->left = UINT64_MAX;
-			return NULL;
-		}
+		if (t->state != MT_THREAD_READY)
+			return NULL; /* finished: counted as a late allocation */
 	}
 	double weight = mt_sample_decide(t, n, &omit);
 	if (weight <= 0)
@@ -77,16 +85,37 @@ static void *sample(struct mt_tls *t, size_t n, size_t align, bool zero)
 
 static MT_COLD void *malloc_slow(size_t n)
 {
-	void *p = sample(&mt_tls, n, MIN_ALIGN, false);
+	struct mt_tls *t = &mt_tls;
+	void *p = sample(t, n, MIN_ALIGN, false);
 
-	return p ? p : mtje_malloc(n);
+	if (!p)
+		p = mtje_malloc(n);
+	mt_thread_count_alloc(t, p);
+	return p;
 }
 
 static MT_COLD void *calloc_slow(size_t n)
 {
-	void *p = sample(&mt_tls, n, MIN_ALIGN, true);
+	struct mt_tls *t = &mt_tls;
+	void *p = sample(t, n, MIN_ALIGN, true);
 
-	return p ? p : mtje_calloc(1, n);
+	if (!p)
+		p = mtje_calloc(1, n);
+	mt_thread_count_alloc(t, p);
+	return p;
+}
+
+/* free() of a plain block by a thread whose free countdown borrowed: not
+ * set up yet (set it up, so that its frees count) or finished. */
+static MT_COLD void free_unset(void *p)
+{
+	struct mt_tls *t = &mt_tls;
+
+	t->fleft = 0;
+	if (t->state == MT_THREAD_NEW && !t->guard)
+		mt_thread_slow(t);
+	mt_thread_count_free(t, p);
+	mtje_free(p);
 }
 
 /* Frees p, which is NULL or in the tracked range (or, with an unusual
@@ -97,14 +126,13 @@ static MT_COLD void free_slow(void *p)
 
 	if (!p)
 		return;
-	t->nfree++;
-	if (!mt_backend_tracked(p)) {
-		mtje_free(p);
-		return;
-	}
 	if (t->state == MT_THREAD_NEW && !t->guard)
 		mt_thread_slow(t);
-	mt_track_free(t, p);
+	mt_thread_count_free(t, p);
+	if (!mt_backend_tracked(p))
+		mtje_free(p);
+	else
+		mt_track_free(t, p);
 }
 
 static size_t usable_size(void *p)
@@ -127,16 +155,22 @@ static void *alloc_aligned(size_t align, size_t n)
 	void *p;
 
 	if (align <= MIN_ALIGN)
-		return MT_UNLIKELY(countdown(n)) ? malloc_slow(n) : mtje_malloc(n);
+		return malloc(n);
 	if (align > SIZE_MAX / 2 + 1) {
 		errno = EINVAL;
 		return NULL;
 	}
 	if (align & (align - 1))
 		align = (size_t)1 << (64 - __builtin_clzl(align));
-	if (MT_UNLIKELY(countdown(n)) && (p = sample(&mt_tls, n, align, false)))
-		return p;
-	p = mtje_mallocx(n ? n : 1, MT_MALLOCX_LG_ALIGN(lg_of(align)));
+	if (MT_UNLIKELY(countdown(n))) {
+		p = sample(&mt_tls, n, align, false);
+		if (!p)
+			p = mtje_mallocx(n ? n : 1, MT_MALLOCX_LG_ALIGN(lg_of(align)));
+		mt_thread_count_alloc(&mt_tls, p);
+	} else {
+		mt_tls.nalloc++;
+		p = mtje_mallocx(n ? n : 1, MT_MALLOCX_LG_ALIGN(lg_of(align)));
+	}
 	if (!p)
 		errno = ENOMEM;
 	return p;
@@ -151,8 +185,19 @@ static MT_COLD void *realloc_slow(void *p, size_t n, bool due)
 	bool tracked = mt_backend_tracked(p);
 	void *q = due ? sample(t, n, MIN_ALIGN, false) : NULL;
 
-	if (!q && !tracked)
-		return mtje_realloc(p, n); /* not sampled after all */
+	if (!q && !tracked) {
+		/* not sampled after all: a plain realloc */
+		q = mtje_realloc(p, n);
+		if (!q) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (q != p) {
+			mt_thread_count_alloc(t, q);
+			mt_thread_count_free(t, NULL);
+		}
+		return q;
+	}
 	if (!q) {
 		q = mtje_malloc(n);
 		if (!q) {
@@ -160,6 +205,7 @@ static MT_COLD void *realloc_slow(void *p, size_t n, bool due)
 			return NULL;
 		}
 	}
+	mt_thread_count_alloc(t, q);
 	size_t old = tracked ? mt_track_size(p) : mtje_malloc_usable_size(p);
 	memcpy(q, p, old < n ? old : n);
 	free_slow(p);
@@ -172,6 +218,7 @@ EXPORT void *malloc(size_t n)
 {
 	if (MT_UNLIKELY(countdown(n)))
 		return malloc_slow(n);
+	mt_tls.nalloc++;
 	return mtje_malloc(n);
 }
 
@@ -179,7 +226,8 @@ EXPORT void free(void *p)
 {
 	if (MT_UNLIKELY(special(p)))
 		return free_slow(p);
-	mt_tls.nfree++;
+	if (MT_UNLIKELY(free_countdown()))
+		return free_unset(p);
 	mtje_free(p);
 }
 
@@ -193,6 +241,7 @@ EXPORT void *calloc(size_t m, size_t n)
 	}
 	if (MT_UNLIKELY(countdown(total)))
 		return calloc_slow(total);
+	mt_tls.nalloc++;
 	return mtje_calloc(1, total);
 }
 
@@ -209,10 +258,17 @@ EXPORT void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	bool due = countdown(n);
-	if (MT_UNLIKELY(due || special(p)))
+	if (MT_UNLIKELY(due || special(p) || mt_tls.state != MT_THREAD_READY))
 		return realloc_slow(p, n, due);
 	void *q = mtje_realloc(p, n);
-	mt_tls.nfree += q != NULL && q != p;
+	if (MT_UNLIKELY(!q)) {
+		errno = ENOMEM; /* jemalloc leaves errno alone past its classes */
+		return NULL;
+	}
+	if (q != p) {
+		mt_tls.nalloc++;
+		mt_tls.fleft--;
+	}
 	return q;
 }
 
@@ -287,7 +343,8 @@ EXPORT void free_sized(void *p, size_t n)
 {
 	if (MT_UNLIKELY(special(p)))
 		return free_slow(p);
-	mt_tls.nfree++;
+	if (MT_UNLIKELY(free_countdown()))
+		return free_unset(p);
 	mtje_sdallocx(p, n, 0);
 }
 
@@ -295,7 +352,8 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
 {
 	if (MT_UNLIKELY(special(p)))
 		return free_slow(p);
-	mt_tls.nfree++;
+	if (MT_UNLIKELY(free_countdown()))
+		return free_unset(p);
 	if (align <= MIN_ALIGN || (align & (align - 1)))
 		mtje_free(p);
 	else
@@ -404,9 +462,7 @@ static void *cxx_sym(const char *name)
 
 static void *new_alloc(size_t n, size_t align)
 {
-	if (align <= MIN_ALIGN)
-		return MT_UNLIKELY(countdown(n)) ? malloc_slow(n) : mtje_malloc(n);
-	return alloc_aligned(align, n);
+	return align <= MIN_ALIGN ? malloc(n) : alloc_aligned(align, n);
 }
 
 /* [new.delete.single]: call the new-handler until it succeeds, or throw
@@ -455,7 +511,14 @@ static MT_COLD void *new_failed(size_t n, size_t align, bool nothrow)
 
 EXPORT void *_Znwm(size_t n)
 {
-	void *p = MT_UNLIKELY(countdown(n)) ? malloc_slow(n) : mtje_malloc(n);
+	void *p;
+
+	if (MT_UNLIKELY(countdown(n))) {
+		p = malloc_slow(n);
+	} else {
+		mt_tls.nalloc++;
+		p = mtje_malloc(n);
+	}
 
 	return MT_LIKELY(p != NULL) ? p : new_failed(n, 0, false);
 }
@@ -485,7 +548,8 @@ EXPORT void _ZdlPv(void *p)
 {
 	if (MT_UNLIKELY(special(p)))
 		return free_slow(p);
-	mt_tls.nfree++;
+	if (MT_UNLIKELY(free_countdown()))
+		return free_unset(p);
 	mtje_free(p);
 }
 
@@ -493,7 +557,8 @@ EXPORT void _ZdlPvm(void *p, size_t n)
 {
 	if (MT_UNLIKELY(special(p)))
 		return free_slow(p);
-	mt_tls.nfree++;
+	if (MT_UNLIKELY(free_countdown()))
+		return free_unset(p);
 	mtje_sdallocx(p, n, 0);
 }
 

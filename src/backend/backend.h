@@ -41,6 +41,12 @@ int mtje_mallctlbymib(const size_t *mib, size_t miblen, void *old,
  * documented with its measurements in doc/design.md. */
 extern const char *mtje_malloc_conf;
 
+/* Makes every small block 16-byte aligned (jemalloc's 8-byte class
+ * otherwise aligns malloc(1..8) to 8 only); call once, right after
+ * jemalloc's own initialisation.  False if jemalloc is not the version this
+ * was written for (then nothing is changed). */
+bool mt_backend_align16(void);
+
 /* Reads the arena policy and resolves jemalloc names; called once from
  * mt_thread_init with the reentrancy guard set.  Never fails: without
  * per-thread arenas, threads use jemalloc's automatic arenas. */
@@ -93,12 +99,15 @@ bool mt_backend_purge(void);
  * the tracked range once it exists.  Written once at initialisation. */
 extern uintptr_t mt_tracked_limit MT_HIDDEN;
 
-/* Reserves the tracked range and creates the tracked arena; 0 or -errno
+/* Chooses the tracked range and creates the tracked arena; 0 or -errno
  * (then nothing is tracked and mt_tracked_limit stays 1). */
 int mt_backend_tracked_init(void);
 
 /* True when p lies in the tracked range. */
 bool mt_backend_tracked(const void *p);
+
+/* fork(2) child handler of the tracked range. */
+void mt_backend_tracked_fork_child(void);
 
 /* Start of the tracked range (0 before initialisation). */
 uintptr_t mt_backend_tracked_base(void);

@@ -16,43 +16,65 @@
 
 #include <errno.h>
 #include <jemalloc/jemalloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define RANGE_SIZE ((uintptr_t)64 << 30) /* bytes reserved (MAP_NORESERVE) */
+#define RANGE_SIZE ((uintptr_t)64 << 30) /* bytes the range may grow to */
 
 uintptr_t mt_tracked_limit = 1; /* until the range exists, only NULL */
-static uintptr_t base, end;
-static _Atomic uintptr_t next; /* bump pointer of the hooks */
-static int arena_flag;         /* MALLOCX_ARENA of the tracked arena */
+static uintptr_t base, end;     /* the range we may grow into */
+static _Atomic uintptr_t next;  /* [base, next) is mapped, by us, for jemalloc */
+static int arena_flag;          /* MALLOCX_ARENA of the tracked arena */
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Maps [at, at + size) read-write exactly there, or fails.  A plain hint
+ * (not MAP_FIXED_NOREPLACE, which valgrind does not know) that the kernel
+ * honours when the place is free. */
+static bool map_at(uintptr_t at, size_t size)
+{
+	void *got = mmap((void *)at, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (got == (void *)at)
+		return true;
+	if (got != MAP_FAILED)
+		munmap(got, size);
+	return false;
+}
+
+/* The range grows by mapping each extent on demand at its end, so that the
+ * process's limits (RLIMIT_AS, RLIMIT_DATA, overcommit) apply to sampled
+ * objects exactly as to the others: a sampled allocation never succeeds
+ * where a plain one would fail.  Adjacent mappings merge into one. */
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 			size_t alignment, bool *zero, bool *commit,
 			unsigned arena_ind)
 {
-	uintptr_t cur = atomic_load_explicit(&next, memory_order_relaxed), at;
+	void *ret = NULL;
 
 	(void)h;
 	(void)arena_ind;
-	if (new_addr)
+	if (new_addr || alignment == 0 || (alignment & (alignment - 1)))
 		return NULL; /* jemalloc can do without a fixed address */
-	if (alignment == 0 || (alignment & (alignment - 1)))
-		return NULL;
-	do {
-		at = (cur + alignment - 1) & ~(uintptr_t)(alignment - 1);
-		if (at < cur || at > end || end - at < size)
-			return NULL; /* range exhausted: the sample goes untracked */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&next, &cur, at + size, memory_order_relaxed,
-		memory_order_relaxed));
+	pthread_mutex_lock(&grow_lock);
+	uintptr_t cur = atomic_load_explicit(&next, memory_order_relaxed);
+	uintptr_t at = (cur + alignment - 1) & ~(uintptr_t)(alignment - 1);
+	if (at >= cur && at <= end && end - at >= size && map_at(cur, at - cur + size)) {
+		atomic_store_explicit(&next, at + size, memory_order_release);
+		ret = (void *)at;
+	}
+	pthread_mutex_unlock(&grow_lock);
+	if (!ret)
+		return NULL; /* the sample goes untracked */
 	*zero = true;   /* fresh anonymous pages read as zero */
-	*commit = true; /* the range is mapped read-write */
-	return (void *)at;
+	*commit = true;
+	return ret;
 }
 
-/* Returning true opts out: jemalloc keeps the extent for reuse (retain). */
 static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size,
 			bool committed, unsigned arena_ind)
 {
@@ -108,23 +130,6 @@ static extent_hooks_t hooks = {
 	hook_purge_lazy, hook_purge_forced, hook_split, hook_merge,
 };
 
-static bool try_range(uintptr_t at, uintptr_t size)
-{
-	void *want = (void *)at;
-	void *got = mmap(want, size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (got == want) {
-		base = at;
-		end = at + size;
-		atomic_store(&next, base);
-		return true;
-	}
-	if (got != MAP_FAILED)
-		munmap(got, size);
-	return false;
-}
-
 /* Valgrind gives the program's mappings low addresses (from 64 MiB up) and
  * its preload is in LD_PRELOAD. */
 static bool under_valgrind(void)
@@ -134,23 +139,41 @@ static bool under_valgrind(void)
 	return pre && strstr(pre, "/vgpreload_");
 }
 
-/* Reserves the range at the first free candidate address: low, so that
- * `p < limit` holds for no pointer jemalloc maps itself, but above the
- * program image and brk of a non-PIE program.  Under valgrind, whose
- * mappings start at 64 MiB, the range is the 48 MiB below that. */
-static int reserve(void)
+/* Chooses where the range grows: low in the address space, so that
+ * `p < limit` holds for no pointer jemalloc maps itself (the kernel places
+ * those top-down, just below the stack), but above the image and brk of a
+ * non-PIE program.  The first page is mapped now, both to check the place
+ * is free and for jemalloc's first extent.  Under valgrind, whose mappings
+ * start at 64 MiB, the range is the 48 MiB below that. */
+static int choose_range(void)
 {
 	static const uintptr_t candidates[] = {
 		(uintptr_t)1 << 40, (uintptr_t)2 << 40, (uintptr_t)4 << 40,
 		(uintptr_t)8 << 40, (uintptr_t)1 << 39, (uintptr_t)16 << 40,
 	};
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	if (under_valgrind())
-		return try_range((uintptr_t)16 << 20, (uintptr_t)48 << 20) ? 0 : -ENOMEM;
-	for (size_t i = 0; i < MT_ARRAY_SIZE(candidates); i++)
-		if (try_range(candidates[i], RANGE_SIZE))
-			return 0;
-	return -ENOMEM;
+	if (under_valgrind()) {
+		if (!map_at((uintptr_t)16 << 20, page))
+			return -ENOMEM;
+		base = (uintptr_t)16 << 20;
+		end = base + ((uintptr_t)48 << 20);
+	} else {
+		size_t i = 0;
+		while (i < MT_ARRAY_SIZE(candidates) && !map_at(candidates[i], page))
+			i++;
+		if (i == MT_ARRAY_SIZE(candidates))
+			return -ENOMEM;
+		base = candidates[i];
+		end = base + RANGE_SIZE;
+	}
+	atomic_store(&next, base + page);
+	return 0;
+}
+
+void mt_backend_tracked_fork_child(void)
+{
+	pthread_mutex_init(&grow_lock, NULL);
 }
 
 int mt_backend_tracked_init(void)
@@ -162,13 +185,13 @@ int mt_backend_tracked_init(void)
 
 	if (base)
 		return 0;
-	err = reserve();
+	err = choose_range();
 	if (err)
 		return err;
 	/* jemalloc calls hook_alloc from arenas.create itself (metadata). */
 	err = mtje_mallctl("arenas.create", &arena, &len, &hp, sizeof(hp));
 	if (err) {
-		munmap((void *)base, end - base);
+		munmap((void *)base, atomic_load(&next) - base);
 		base = end = 0;
 		return -err;
 	}
@@ -179,7 +202,8 @@ int mt_backend_tracked_init(void)
 
 bool mt_backend_tracked(const void *p)
 {
-	return (uintptr_t)p >= base && (uintptr_t)p < end;
+	return (uintptr_t)p >= base &&
+	       (uintptr_t)p < atomic_load_explicit(&next, memory_order_acquire);
 }
 
 uintptr_t mt_backend_tracked_base(void)

@@ -49,3 +49,27 @@ const char *mtje_malloc_conf =
 	 * allocator must not add threads to its host (this is jemalloc's
 	 * default; stated so that it stays true). */
 	"background_thread:false";
+
+/* jemalloc's table from request size to size class, filled by its boot:
+ * entry k serves sizes 8(k-1)+1 .. 8k (entry 0: size 0).  It is a global of
+ * the archive we link (hidden, writable). */
+extern uint8_t je_sz_size2index_tab[];
+
+bool mt_backend_align16(void)
+{
+	uint8_t tiny = je_sz_size2index_tab[1], c16 = je_sz_size2index_tab[2];
+
+	/* glibc aligns every block to 16 bytes; jemalloc's 8-byte class only
+	 * to 8.  Serving sizes 0..8 from the 16-byte class gives 16 at no cost
+	 * on the fast path (the lookup jemalloc does anyway) and at most 8
+	 * bytes more for those allocations.  Every path that maps a size to
+	 * a class (malloc, sdallocx, nallocx, realloc) reads this table, so
+	 * they stay consistent. */
+	je_sz_size2index_tab[0] = c16;
+	je_sz_size2index_tab[1] = c16;
+	if (mtje_nallocx(1, 0) == 16 && mtje_nallocx(0, 0) == 16)
+		return true;
+	je_sz_size2index_tab[1] = tiny; /* not the table we expect: undo */
+	je_sz_size2index_tab[0] = tiny;
+	return false;
+}

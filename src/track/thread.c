@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,11 +33,26 @@ static struct mt_conf conf;
 static bool tracking;      /* shards are written (not MTALLOC=off) */
 static bool exiting;       /* the process-exit flush ran */
 
-/* Registry of the live threads' state, for process-wide figures. */
+/* Registry of the live threads' state, for process-wide figures.  Entries
+ * are allocated apart from the threads' TLS: a thread whose key destructor
+ * never runs (its first allocation came in the last destructor round)
+ * leaves an entry behind, which retire_dead() recognises by the thread's
+ * death and by the stamp, and retires without touching freed memory. */
+struct mt_reg {
+	struct mt_tls *t;
+	uint64_t stamp;   /* t->stamp at registration */
+	pid_t tid;        /* kernel thread id */
+	struct mt_reg *next, *prev;
+};
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mt_tls *reg_head;
+static struct mt_reg *reg_head;
 static uint32_t reg_count;             /* live threads (count) */
+static uint64_t stamp_counter;         /* last stamp given (under reg_lock) */
 static struct mtalloc_counts exited;   /* counts of threads gone */
+/* Allocations and frees made by threads not set up (mtalloc's own start-up)
+ * or after their thread-exit destructor ran; atomic. */
+static struct mtalloc_counts late;
 
 /* Shard of the process itself: totals of threads that exited without a
  * shard of their own, and frees made after a thread's own shard closed. */
@@ -113,11 +130,15 @@ static void process_init(void)
 	/* jemalloc must register its fork handlers before ours, so that ours
 	 * run first in the parent and last in the child. */
 	mtje_free(mtje_malloc(1));
+	bool aligned = mt_backend_align16();
 	mt_conf_default(&conf);
 	if (&mtalloc_conf && mtalloc_conf)
 		mt_conf_parse(&conf, mtalloc_conf, "mtalloc_conf");
 	mt_conf_parse(&conf, secure_getenv("MTALLOC"), "MTALLOC");
 	mt_backend_init(&conf);
+	if (!aligned)
+		mt_log("this jemalloc's size classes are not the expected ones: "
+		       "blocks of 8 bytes or less are aligned to 8 only");
 	tracking = !conf.off;
 	if (tracking) {
 		/* Reserved even for sample:off, so that mtalloc_sample_set can
@@ -142,59 +163,135 @@ static void process_init(void)
 		mt_log("pthread_atfork failed: fork may lose arena slots");
 }
 
-/* Adds the frees and bytes of thread t (allocation counts come from the
- * arenas, see thread_allocs). */
+static uint64_t frees_of(const struct mt_tls *t)
+{
+	return t->fleft ? MT_FREE_BASE - t->fleft : 0;
+}
+
+/* Adds the counts of thread t. */
 static void add_counts(struct mtalloc_counts *sum, const struct mt_tls *t)
 {
-	sum->frees += t->nfree;
+	sum->allocs += t->nalloc;
+	sum->frees += frees_of(t);
 	if (t->je_allocated) {
 		sum->bytes_allocated += *t->je_allocated;
 		sum->bytes_freed += *t->je_deallocated;
 	}
 }
 
-/* The calling thread's own totals, allocations included. */
+/* The counts of thread t alone. */
 static void own_counts(struct mt_tls *t, struct mtalloc_counts *c, bool *shared)
 {
-	uint64_t n = 0;
-
 	memset(c, 0, sizeof(*c));
 	add_counts(c, t);
 	*shared = t->slot < 0;
-	if (t->slot >= 0 && !mt_backend_requests(t->slot, &n))
-		c->allocs = n - t->req_base;
 }
 
+static void add_late(struct mtalloc_counts *sum)
+{
+	sum->allocs += __atomic_load_n(&late.allocs, __ATOMIC_RELAXED);
+	sum->frees += __atomic_load_n(&late.frees, __ATOMIC_RELAXED);
+	sum->bytes_allocated += __atomic_load_n(&late.bytes_allocated, __ATOMIC_RELAXED);
+	sum->bytes_freed += __atomic_load_n(&late.bytes_freed, __ATOMIC_RELAXED);
+}
+
+void mt_thread_count_alloc(struct mt_tls *t, const void *p)
+{
+	if (t->state == MT_THREAD_READY) {
+		t->nalloc++;
+		return;
+	}
+	__atomic_add_fetch(&late.allocs, 1, __ATOMIC_RELAXED);
+	if (p)
+		__atomic_add_fetch(&late.bytes_allocated,
+				   mtje_malloc_usable_size(p), __ATOMIC_RELAXED);
+	if (t->state == MT_THREAD_FINISHED)
+		t->left = 0; /* keep coming here */
+}
+
+void mt_thread_count_free(struct mt_tls *t, const void *p)
+{
+	if (t->state == MT_THREAD_READY) {
+		t->fleft--;
+		return;
+	}
+	__atomic_add_fetch(&late.frees, 1, __ATOMIC_RELAXED);
+	if (p && !mt_backend_tracked(p))
+		__atomic_add_fetch(&late.bytes_freed, mtje_malloc_usable_size(p),
+				   __ATOMIC_RELAXED);
+	t->fleft = 0; /* keep coming here */
+}
+
+/* Registers t (guard set); a thread that cannot get an entry is counted
+ * only through its shard. */
 static void reg_insert(struct mt_tls *t)
 {
+	struct mt_reg *r = mtje_malloc(sizeof(*r));
+
+	t->reg = r;
+	if (!r)
+		return;
+	r->t = t;
+	r->tid = (pid_t)t->tid;
 	pthread_mutex_lock(&reg_lock);
-	t->prev = NULL;
-	t->next = reg_head;
+	t->stamp = r->stamp = ++stamp_counter;
+	r->prev = NULL;
+	r->next = reg_head;
 	if (reg_head)
-		reg_head->prev = t;
-	reg_head = t;
+		reg_head->prev = r;
+	reg_head = r;
 	reg_count++;
 	pthread_mutex_unlock(&reg_lock);
 }
 
-static void reg_unlink(struct mt_tls *t)
+/* Unlinks and frees entry r (reg_lock held). */
+static void reg_unlink(struct mt_reg *r)
 {
-	if (t->prev)
-		t->prev->next = t->next;
+	if (r->prev)
+		r->prev->next = r->next;
 	else
-		reg_head = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	t->next = t->prev = NULL;
+		reg_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
 	reg_count--;
+	if (r->t == &mt_tls)
+		mt_tls.reg = NULL;
+	mtje_free(r);
+}
+
+/* Copies n bytes that may no longer be mapped; false if they are not. */
+static bool safe_copy(void *dst, const void *src, size_t n)
+{
+	struct iovec local = { dst, n }, remote = { (void *)src, n };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/* Retires the entries of threads that died without our destructor running
+ * (reg_lock held): their counts are folded in if their TLS is still theirs,
+ * their arena is given back.  Costs one tgkill(2) per other thread. */
+static void retire_dead(void)
+{
+	pid_t pid = getpid();
+
+	for (struct mt_reg *r = reg_head, *next; r; r = next) {
+		struct mt_tls copy;
+		next = r->next;
+		if (r->t == &mt_tls || syscall(SYS_tgkill, pid, r->tid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		if (safe_copy(&copy, r->t, sizeof(copy)) && copy.stamp == r->stamp) {
+			copy.je_allocated = copy.je_deallocated = NULL; /* gone */
+			add_counts(&exited, &copy);
+			mt_backend_thread_release(copy.slot);
+		}
+		reg_unlink(r);
+	}
 }
 
 static void thread_setup(struct mt_tls *t)
 {
 	t->slot = mt_backend_thread_bind();
-	t->req_base = 0;
-	if (t->slot >= 0)
-		mt_backend_requests(t->slot, &t->req_base);
 	mt_backend_thread_counters(&t->je_allocated, &t->je_deallocated);
 	t->tid = (uint32_t)gettid();
 	t->sampling = tracking && !exiting;
@@ -203,6 +300,7 @@ static void thread_setup(struct mt_tls *t)
 	if (have_key)
 		pthread_setspecific(key, t); /* may calloc: guard is set */
 	reg_insert(t);
+	t->fleft = MT_FREE_BASE;
 	t->state = MT_THREAD_READY;
 }
 
@@ -334,16 +432,20 @@ static void thread_exit(void *arg)
 	}
 	mt_track_thread_exit(t);
 	pthread_mutex_lock(&reg_lock);
-	reg_unlink(t);
 	add_counts(&exited, t);
+	if (t->reg)
+		reg_unlink(t->reg);
 	pthread_mutex_unlock(&reg_lock);
 	mt_backend_thread_release(t->slot);
 	t->slot = -1;
-	t->nfree = 0;
+	t->nalloc = 0;
 	t->je_allocated = t->je_deallocated = NULL;
 	t->sampling = false;
 	t->state = MT_THREAD_FINISHED;
-	t->left = UINT64_MAX;
+	/* Later allocations and frees take the slow path and are counted in
+	 * the process's late counters. */
+	t->left = 0;
+	t->fleft = 0;
 	t->guard--;
 }
 
@@ -365,7 +467,9 @@ static int flush_all(bool at_exit)
 		mt_shard_unlock(&self->w);
 	}
 	pthread_mutex_lock(&reg_lock);
-	for (struct mt_tls *t = reg_head; t; t = t->next) {
+	retire_dead();
+	for (struct mt_reg *r = reg_head; r; r = r->next) {
+		struct mt_tls *t = r->t;
 		if (!mt_shard_lock(&t->w, EXIT_FLUSH_WAIT_NS))
 			continue;
 		if (t->w.buf) {
@@ -464,9 +568,10 @@ int mt_thread_sample_set(const char *spec)
 	/* Ask every thread to re-read the policy on its next allocation.  A
 	 * racing fast path may undo `left = 0`; the thread then notices at
 	 * its next natural visit (at most MT_REARM_MAX bytes later). */
-	for (struct mt_tls *t = reg_head; t; t = t->next) {
-		__atomic_store_n(&t->pending, 1, __ATOMIC_RELAXED);
-		__atomic_store_n(&t->left, 0, __ATOMIC_RELAXED);
+	retire_dead();
+	for (struct mt_reg *r = reg_head; r; r = r->next) {
+		__atomic_store_n(&r->t->pending, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->t->left, 0, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&reg_lock);
 	mt_tls.guard--;
@@ -502,18 +607,19 @@ static void fork_child(void)
 
 	pthread_mutex_init(&reg_lock, NULL);
 	mt_modules_fork_child();
+	mt_backend_tracked_fork_child();
 	mt_backend_fork_child(self->state == MT_THREAD_READY ? self->slot : -1);
 	self->guard++;
 	/* The other threads do not exist in the child; their counts are part
 	 * of the history the child inherits, their records the parent's. */
-	for (struct mt_tls *t = reg_head, *next; t; t = next) {
-		next = t->next;
+	for (struct mt_reg *r = reg_head, *next; r; r = next) {
+		struct mt_tls *t = r->t;
+		next = r->next;
 		if (t != self) {
 			add_counts(&exited, t);
-			reg_unlink(t);
+			reg_unlink(r);
 			t->w.busy = 0;
 			mt_shard_release(&t->w, true);
-			t->tcache = -1; /* its tcache is lost with its thread */
 		}
 	}
 	collector.busy = 0;
@@ -542,15 +648,14 @@ void mt_thread_stats(struct mtalloc_stats *st)
 		bool shared;
 		own_counts(self, &st->thread, &shared);
 	}
-	mt_backend_requests(-1, &st->process.allocs);
 	pthread_mutex_lock(&reg_lock);
-	st->process.frees = exited.frees;
-	st->process.bytes_allocated = exited.bytes_allocated;
-	st->process.bytes_freed = exited.bytes_freed;
-	for (struct mt_tls *t = reg_head; t; t = t->next)
-		add_counts(&st->process, t);
+	retire_dead();
+	st->process = exited;
+	for (struct mt_reg *r = reg_head; r; r = r->next)
+		add_counts(&st->process, r->t);
 	st->threads_alive = reg_count;
 	pthread_mutex_unlock(&reg_lock);
+	add_late(&st->process);
 	mt_backend_process_bytes(&st->live_bytes, &st->active_bytes,
 				 &st->resident_bytes, &st->mapped_bytes);
 	mt_backend_arena_counts(&created, &in_use);

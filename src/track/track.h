@@ -19,6 +19,11 @@ enum mt_thread_state {
 	MT_THREAD_FINISHED, /* our key destructor ran: pass straight through */
 };
 
+/* The free countdown's start: a thread's frees are MT_FREE_BASE - fleft.
+ * A thread not set up (or finished) has fleft 0, so its next free borrows
+ * and takes the slow path, which sets it up (or counts the late free). */
+#define MT_FREE_BASE ((uint64_t)1 << 62)
+
 /* The most bytes between two slow-path visits when nothing is sampled, so
  * that a thread notices a policy change made at run time. */
 #define MT_REARM_MAX ((uint64_t)256 << 20)
@@ -31,15 +36,16 @@ enum mt_thread_state {
  * an arena of its own (mt_backend_requests). */
 struct mt_tls {
 	uint64_t left;   /* bytes until the next slow-path call */
-	uint64_t nfree;  /* frees of non-NULL pointers (count) */
+	uint64_t nalloc; /* allocations (count) */
+	uint64_t fleft;  /* frees: MT_FREE_BASE - frees made; 0 = not set up */
 	uint32_t guard;  /* reentrancy depth: >0 while mtalloc itself runs */
 	uint8_t state;   /* enum mt_thread_state */
 	bool sampling;   /* this thread records samples */
 	int slot;        /* backend arena slot, -1 for none */
-	uint64_t req_base; /* the arena's request count at binding (count) */
+	uint64_t stamp;  /* unique per thread set-up: validates registry entries */
+	struct mt_reg *reg; /* this thread's registry entry */
 	uint64_t *je_allocated;   /* jemalloc's counter for this thread (bytes) */
 	uint64_t *je_deallocated; /* likewise, bytes freed */
-	struct mt_tls *next, *prev; /* registry of live threads */
 	/* sampling (sample.c) */
 	uint32_t pending;    /* set by another thread: re-read the policy */
 	uint32_t policy_gen; /* generation of the policy this thread uses */
@@ -56,6 +62,12 @@ extern __thread struct mt_tls mt_tls
 	__attribute__((tls_model("initial-exec"))) MT_HIDDEN;
 
 /* ---- thread.c ---- */
+
+/* Counts an allocation (n bytes asked, block p) or a free (block p) made on
+ * the slow path by a thread that may not be set up: set-up threads count in
+ * their TLS, others (start-up, after thread exit) in process counters. */
+void mt_thread_count_alloc(struct mt_tls *t, const void *p);
+void mt_thread_count_free(struct mt_tls *t, const void *p);
 
 /* The slow path's bookkeeping: initialises the process and the thread when
  * needed.  Called with the guard clear; returns with `left` rearmed unless
