@@ -7,6 +7,7 @@
 
 #include "track.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "backend/backend.h"
@@ -82,6 +83,9 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth);
 	size_t usable = mt_backend_tracked_usable(base) - room;
 	if (mt_shard_lock(&t->w, 0)) {
+		if (!t->w.buf) /* a new shard: its header names the thread */
+			pthread_getname_np(pthread_self(), t->w.thread_name,
+					   sizeof(t->w.thread_name));
 		if (mt_shard_ready(&t->w, t->tid)) {
 			uint32_t id = mt_shard_stack(&t->w, pcs, depth);
 			mt_shard_put_alloc(&t->w, o->seq, (uintptr_t)p, n,

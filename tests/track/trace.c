@@ -17,7 +17,11 @@
  *   dlopen LIB  loads LIB after start and calls its lib_alloc(n) (which
  *             allocates n blocks of 1700 bytes) and frees them.
  *   loop      allocates and frees forever (for kill -9). */
+#include "config.h"
+
 #include <dlfcn.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -128,15 +132,22 @@ static int mode_sites(long n)
 	return 0;
 }
 
+static int spinning; /* threads that have allocated (atomic) */
+
 static void *spin(void *arg)
 {
+	bool counted = false;
+
+	(void)arg;
 	for (;;) {
 		void *p = malloc(1200);
 		__asm__ volatile("" ::"r"(p) : "memory");
 		free(p);
-		(void)arg;
+		if (!counted) {
+			__atomic_add_fetch(&spinning, 1, __ATOMIC_RELAXED);
+			counted = true;
+		}
 	}
-	return NULL;
 }
 
 static int mode_running(void)
@@ -145,9 +156,14 @@ static int mode_running(void)
 
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, spin, NULL);
+	/* both threads have records by now (not a sleep: a handshake) */
+	while (__atomic_load_n(&spinning, __ATOMIC_RELAXED) < 2)
+		sched_yield();
 	void *p[100];
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100; i++) {
 		p[i] = malloc(1300);
+		__asm__ volatile("" ::"r"(p[i]) : "memory");
+	}
 	for (int i = 0; i < 100; i++)
 		free(p[i]);
 	printf("exiting with threads running\n");
@@ -158,12 +174,15 @@ static int mode_running(void)
 static int mode_fork(void)
 {
 	void *keep = malloc(1400);
+	__asm__ volatile("" ::"r"(keep) : "memory");
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		void *p[100];
-		for (int i = 0; i < 100; i++)
+		for (int i = 0; i < 100; i++) {
 			p[i] = malloc(1500);
+			__asm__ volatile("" ::"r"(p[i]) : "memory");
+		}
 		for (int i = 0; i < 100; i++)
 			free(p[i]);
 		exit(0); /* normal exit: the child flushes its shards */
@@ -195,7 +214,6 @@ static int mode_dlopen(const char *lib)
 static int mode_loop(void)
 {
 	printf("looping\n");
-	fflush(stdout);
 	for (unsigned long i = 0;; i++) {
 		void *p = malloc(1000 + (i % 100) * 8);
 		__asm__ volatile("" ::"r"(p) : "memory");
@@ -205,6 +223,8 @@ static int mode_loop(void)
 
 int main(int argc, char **argv)
 {
+	/* No stdio buffer from malloc: only the workload allocates. */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc < 2)
 		return 2;
 	if (!strcmp(argv[1], "all"))

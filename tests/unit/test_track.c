@@ -1,0 +1,562 @@
+/* Tracking: the shards written for tests/track/trace, read back with the
+ * shard reader, against the truth the program prints. */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shard/reader.h"
+#include "testutil.h"
+
+/* ---- shards read back ---- */
+
+struct alloc {
+	uint64_t seq, size, stack;
+	double weight; /* 1/p */
+	uint64_t pc0;  /* innermost frame, 0 if unknown */
+};
+
+struct shard {
+	uint64_t pid, ppid, tid;
+	char thread[64];      /* last name seen */
+	char end[32];         /* reason of the last END record */
+	struct alloc *a;
+	size_t na;
+	uint64_t *free_seq;   /* alloc_seq of each free */
+	size_t nf;
+	struct mod { char path[512]; uint64_t base, size; } *m;
+	size_t nm;
+	struct mt_shard_stats stats;
+};
+
+struct run {
+	struct shard *s;
+	size_t n;
+};
+
+struct stackmap {
+	uint64_t id, pc0;
+};
+
+static void *grow(void *v, size_t n, size_t elem)
+{
+	if (n && (n & (n - 1)))
+		return v; /* grow at powers of two */
+	void *w = realloc(v, (n ? 2 * n : 16) * elem);
+	cr_assert(w);
+	return w;
+}
+
+static void read_shard(const char *path, struct shard *sh)
+{
+	struct mt_shard_reader *r;
+	const struct mt_shard_record *rec;
+	struct stackmap *stacks = NULL;
+	size_t nstacks = 0;
+
+	memset(sh, 0, sizeof(*sh));
+	cr_assert_eq(mt_shard_reader_new(&r), 0);
+	cr_assert_eq(mt_shard_open(r, path), 0, "%s: %s", path, mt_shard_error(r));
+	while (mt_shard_next(r, &rec) == 0 && rec) {
+		switch (rec->kind) {
+		case MT_REC_HEADER:
+			sh->pid = rec->u.header.pid;
+			sh->ppid = rec->u.header.ppid;
+			sh->tid = rec->u.header.tid;
+			if (rec->u.header.thread.ptr)
+				snprintf(sh->thread, sizeof(sh->thread), "%s",
+					 rec->u.header.thread.ptr);
+			break;
+		case MT_REC_THREAD_NAME:
+			snprintf(sh->thread, sizeof(sh->thread), "%s",
+				 rec->u.thread_name.str.ptr);
+			break;
+		case MT_REC_END:
+			snprintf(sh->end, sizeof(sh->end), "%s", rec->u.end.str.ptr);
+			break;
+		case MT_REC_MODULE:
+			sh->m = grow(sh->m, sh->nm, sizeof(*sh->m));
+			snprintf(sh->m[sh->nm].path, sizeof(sh->m[0].path), "%s",
+				 rec->u.module.path.ptr ? rec->u.module.path.ptr : "");
+			sh->m[sh->nm].base = rec->u.module.base;
+			sh->m[sh->nm++].size = rec->u.module.size;
+			break;
+		case MT_REC_STACK:
+			stacks = grow(stacks, nstacks, sizeof(*stacks));
+			stacks[nstacks].id = rec->u.stack.id;
+			stacks[nstacks++].pc0 = rec->u.stack.depth ? rec->u.stack.pcs[0] : 0;
+			break;
+		case MT_REC_ALLOC: {
+			struct alloc a = { rec->u.alloc.seq, rec->u.alloc.size,
+					   rec->u.alloc.stack_id, 0, 0 };
+			cr_assert_eq(mt_shard_alloc_weight(mt_shard_header(r),
+							   &rec->u.alloc, &a.weight), 0);
+			for (size_t i = 0; i < nstacks; i++)
+				if (stacks[i].id == a.stack)
+					a.pc0 = stacks[i].pc0;
+			sh->a = grow(sh->a, sh->na, sizeof(*sh->a));
+			sh->a[sh->na++] = a;
+			break;
+		}
+		case MT_REC_FREE:
+			sh->free_seq = grow(sh->free_seq, sh->nf, sizeof(uint64_t));
+			sh->free_seq[sh->nf++] = rec->u.free.alloc_seq;
+			break;
+		default:
+			break;
+		}
+	}
+	sh->stats = *mt_shard_stats(r);
+	mt_shard_reader_free(r);
+	free(stacks);
+}
+
+static void load(const char *dir, struct run *run)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	memset(run, 0, sizeof(*run));
+	cr_assert(d, "no shard directory %s", dir);
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 4 || strcmp(e->d_name + len - 4, ".mts"))
+			continue;
+		char *path = tu_path(dir, e->d_name);
+		run->s = grow(run->s, run->n, sizeof(*run->s));
+		read_shard(path, &run->s[run->n++]);
+		free(path);
+	}
+	closedir(d);
+}
+
+static void unload(struct run *run)
+{
+	for (size_t i = 0; i < run->n; i++) {
+		free(run->s[i].a);
+		free(run->s[i].free_seq);
+		free(run->s[i].m);
+	}
+	free(run->s);
+}
+
+/* The shard whose thread has this name, or NULL. */
+static struct shard *by_name(struct run *run, const char *name)
+{
+	for (size_t i = 0; i < run->n; i++)
+		if (!strcmp(run->s[i].thread, name))
+			return &run->s[i];
+	return NULL;
+}
+
+/* The shard holding the allocation of event `seq` (and its index). */
+static struct shard *find_alloc(struct run *run, uint64_t seq, size_t *at)
+{
+	for (size_t i = 0; i < run->n; i++)
+		for (size_t k = 0; k < run->s[i].na; k++)
+			if (run->s[i].a[k].seq == seq) {
+				*at = k;
+				return &run->s[i];
+			}
+	return NULL;
+}
+
+static bool traced_size(uint64_t size)
+{
+	return size >= 1000 && size < 2000;
+}
+
+/* ---- running the workload ---- */
+
+static struct tu_proc run_trace(const char *dir, const char *opts,
+				const char *mode, const char *arg)
+{
+	char *trace = tu_built("tests/track/trace");
+	char *env;
+	struct tu_proc p;
+
+	cr_assert(asprintf(&env, "MTALLOC=dir:%s%s%s", dir, *opts ? "," : "", opts) > 0);
+	const char *argv[] = { trace, mode, arg, NULL };
+	const char *envv[] = { env, NULL };
+	struct tu_spawn s = { .argv = argv, .env = envv, .preload = 1 };
+	cr_assert_eq(tu_run(&s, &p), 0);
+	free(env);
+	free(trace);
+	return p;
+}
+
+struct truth {
+	int allocs, frees, cross, live;
+};
+
+static void parse_truth(const char *out, struct truth t[4])
+{
+	for (int i = 0; i < 4; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "thread %d ", i);
+		const char *line = strstr(out, key);
+		cr_assert(line, "no truth for thread %d in: %s", i, out);
+		cr_assert_eq(sscanf(line, "thread %*d allocs %d frees %d cross %d live %d",
+				    &t[i].allocs, &t[i].frees, &t[i].cross, &t[i].live), 4);
+	}
+}
+
+/* Checks one sample:all run of `trace all` against its truth, record for
+ * record. */
+static void check_every_record(struct run *run, const struct truth t[4])
+{
+	for (int i = 0; i < 4; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "trace-%d", i);
+		struct shard *sh = by_name(run, name);
+		cr_assert(sh, "no shard for thread %s", name);
+		int allocs = 0, own = 0, cross = 0, live = 0;
+		for (size_t k = 0; k < sh->na; k++)
+			allocs += traced_size(sh->a[k].size);
+		for (size_t k = 0; k < sh->nf; k++) {
+			size_t at;
+			struct shard *from = find_alloc(run, sh->free_seq[k], &at);
+			cr_assert(from, "free of event %llu without its allocation",
+				  (unsigned long long)sh->free_seq[k]);
+			if (!traced_size(from->a[at].size))
+				continue;
+			if (from == sh)
+				own++;
+			else
+				cross++;
+		}
+		/* live: this thread's allocations no shard frees */
+		for (size_t k = 0; k < sh->na; k++) {
+			bool freed = false;
+			if (!traced_size(sh->a[k].size))
+				continue;
+			for (size_t j = 0; j < run->n && !freed; j++)
+				for (size_t f = 0; f < run->s[j].nf && !freed; f++)
+					freed = run->s[j].free_seq[f] == sh->a[k].seq;
+			live += !freed;
+		}
+		cr_expect_eq(allocs, t[i].allocs, "%s allocs %d, want %d", name, allocs, t[i].allocs);
+		cr_expect_eq(own, t[i].frees, "%s own frees %d, want %d", name, own, t[i].frees);
+		cr_expect_eq(cross, t[i].cross, "%s cross frees %d, want %d", name, cross, t[i].cross);
+		cr_expect_eq(live, t[i].live, "%s live %d, want %d", name, live, t[i].live);
+		cr_expect_eq(sh->stats.chunks_corrupt, 0);
+	}
+}
+
+Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all,seed:1", "all", NULL);
+	struct truth t[4];
+	struct run run;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	parse_truth(p.out, t);
+	load(dir, &run);
+	check_every_record(&run, t);
+	/* each worker ended its shard at its own exit */
+	for (int i = 0; i < 4; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "trace-%d", i);
+		cr_expect_str_eq(by_name(&run, name)->end, "exit");
+	}
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(track, a_small_buffer_spreads_records_over_many_chunks, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all,buffer:16k", "all", NULL);
+	struct truth t[4];
+	struct run run;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	parse_truth(p.out, t);
+	load(dir, &run);
+	check_every_record(&run, t);
+	struct shard *sh = by_name(&run, "trace-0");
+	cr_expect_geq(sh->stats.chunks_read, 2, "%llu chunks",
+		      (unsigned long long)sh->stats.chunks_read);
+	cr_expect(!sh->stats.torn_tail);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* |N^ - N| <= 4 sigma for the allocations of one size (doc/sampling.md). */
+static void check_estimate(struct run *run, uint64_t size, double n, bool explicit_p)
+{
+	double est = 0, var = 0, k = 0;
+
+	for (size_t i = 0; i < run->n; i++)
+		for (size_t j = 0; j < run->s[i].na; j++)
+			if (run->s[i].a[j].size == size) {
+				double w = run->s[i].a[j].weight;
+				est += w;
+				var += w * w - w; /* (1-p)/p^2, unbiased */
+				k++;
+			}
+	if (!explicit_p) {
+		double p = -expm1(-(double)size / (512.0 * 1024));
+		var = n * (1 - p) / p; /* the exact variance */
+	}
+	double sigma = sqrt(var);
+	cr_expect(k >= 10, "only %.0f samples of %llu bytes", k, (unsigned long long)size);
+	cr_expect(fabs(est - n) <= 4 * sigma,
+		  "%llu bytes: estimated %.0f allocations, truth %.0f, sigma %.0f (%.0f samples)",
+		  (unsigned long long)size, est, n, sigma, k);
+}
+
+Test(track, poisson_estimates_fall_within_four_sigma, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "seed:7", "sites", "200000");
+	struct run run;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	check_estimate(&run, 256, 200000, false);
+	check_estimate(&run, 4096, 20000, false);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(track, tiered_estimates_fall_within_four_sigma, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:tiered,seed:3", "sites", "100000");
+	struct run run;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	check_estimate(&run, 256, 100000, true);
+	check_estimate(&run, 4096, 10000, true);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(track, process_exit_flushes_threads_still_running, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "running", NULL);
+	struct run run;
+	int spinners = 0, main_allocs = 0;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	for (size_t i = 0; i < run.n; i++) {
+		struct shard *sh = &run.s[i];
+		int spins = 0, mains = 0;
+		for (size_t k = 0; k < sh->na; k++) {
+			spins += sh->a[k].size == 1200;
+			mains += sh->a[k].size == 1300;
+		}
+		if (spins) {
+			spinners++;
+			cr_expect_str_eq(sh->end, "process-exit");
+		}
+		main_allocs += mains;
+	}
+	cr_expect_eq(spinners, 2, "shards of running threads: %d", spinners);
+	cr_expect_eq(main_allocs, 100);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(track, fork_gives_the_child_shards_of_its_own, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "fork", NULL);
+	struct run run;
+	struct shard *parent = NULL, *child = NULL;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	for (size_t i = 0; i < run.n; i++)
+		for (size_t k = 0; k < run.s[i].na; k++) {
+			if (run.s[i].a[k].size == 1400)
+				parent = &run.s[i];
+			if (run.s[i].a[k].size == 1500)
+				child = &run.s[i];
+		}
+	cr_assert(parent && child, "parent or child shard missing");
+	cr_expect_neq(parent->pid, child->pid);
+	cr_expect_eq(child->ppid, parent->pid, "child's ppid %llu, parent %llu",
+		     (unsigned long long)child->ppid, (unsigned long long)parent->pid);
+	int in_child = 0, freed = 0;
+	for (size_t k = 0; k < child->na; k++)
+		in_child += child->a[k].size == 1500;
+	for (size_t k = 0; k < child->nf; k++) {
+		size_t at;
+		struct shard *from = find_alloc(&run, child->free_seq[k], &at);
+		freed += from == child && from->a[at].size == 1500;
+	}
+	cr_expect_eq(in_child, 100);
+	cr_expect_eq(freed, 100);
+	for (size_t k = 0; k < parent->na; k++)
+		cr_expect_neq(parent->a[k].size, 1500, "child's record in the parent's shard");
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(track, a_library_loaded_later_has_its_module_recorded, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	char *lib = tu_built("tests/track/.libs/tracelib.so");
+	struct tu_proc p = run_trace(dir, "sample:all", "dlopen", lib);
+	struct run run;
+	int resolved = 0, sampled = 0;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	for (size_t i = 0; i < run.n; i++) {
+		struct shard *sh = &run.s[i];
+		const struct mod *m = NULL;
+		for (size_t k = 0; k < sh->nm; k++)
+			if (strstr(sh->m[k].path, "tracelib.so"))
+				m = &sh->m[k];
+		for (size_t k = 0; k < sh->na; k++) {
+			if (sh->a[k].size != 1700)
+				continue;
+			sampled++;
+			resolved += m && sh->a[k].pc0 - m->base < m->size;
+		}
+	}
+	cr_expect_eq(sampled, 50);
+	cr_expect_eq(resolved, 50, "%d of 50 stacks start in tracelib.so", resolved);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+	free(lib);
+}
+
+Test(track, an_unwritable_directory_is_reported_once_and_harmless, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	char *file = tu_path(dir, "file");
+	char *bad = tu_path(file, "shards"); /* below a regular file: ENOTDIR */
+	struct tu_proc good = run_trace(dir, "sample:all", "all", NULL);
+
+	tu_write_file(file, "x", 1);
+	struct tu_proc p = run_trace(bad, "sample:all", "all", NULL);
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	cr_expect_str_eq(p.out, good.out, "the program's own output changed");
+	size_t lines = 0;
+	for (const char *s = p.err; (s = strstr(s, "cannot write shard")); s++)
+		lines++;
+	cr_expect_eq(lines, 1, "stderr:\n%s", p.err);
+	cr_expect(strstr(p.err, "could not be written"), "no count of dropped records:\n%s", p.err);
+	tu_proc_free(&p);
+	tu_proc_free(&good);
+	tu_rmtree(dir);
+	free(bad);
+	free(file);
+	free(dir);
+}
+
+static off_t dir_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	off_t sum = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		struct stat st;
+		char *path = tu_path(dir, e->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			sum += st.st_size;
+		free(path);
+	}
+	closedir(d);
+	return sum;
+}
+
+Test(track, kill_9_keeps_every_chunk_written_before_it, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	char *trace = tu_built("tests/track/trace");
+	char *env, *pre;
+
+	cr_assert(asprintf(&env, "dir:%s,sample:all,buffer:16k", dir) > 0);
+	cr_assert(asprintf(&pre, "%s", tu_lib()) > 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		setenv("MTALLOC", env, 1);
+		setenv("LD_PRELOAD", pre, 1);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl(trace, trace, "loop", (char *)NULL);
+		_exit(127);
+	}
+	/* Kill it once it has written a good number of chunks. */
+	for (int i = 0; i < 20000 && dir_bytes(dir) < 256 * 1024; i++)
+		usleep(1000);
+	kill(pid, SIGKILL);
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+	struct run run;
+	load(dir, &run);
+	cr_assert_geq(run.n, 1);
+	uint64_t chunks = 0, allocs = 0;
+	for (size_t i = 0; i < run.n; i++) {
+		cr_expect_eq(run.s[i].stats.chunks_corrupt, 0);
+		chunks += run.s[i].stats.chunks_read;
+		allocs += run.s[i].na;
+	}
+	cr_expect_geq(chunks, 10, "%llu chunks read", (unsigned long long)chunks);
+	cr_expect_gt(allocs, 1000);
+	unload(&run);
+
+	/* The tail a kill during write(2) would leave: half a chunk. */
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *victim = NULL;
+	while ((e = readdir(d)) && !victim)
+		if (strstr(e->d_name, ".mts"))
+			victim = tu_path(dir, e->d_name);
+	closedir(d);
+	struct stat sb;
+	cr_assert(victim && stat(victim, &sb) == 0);
+	cr_assert_eq(truncate(victim, sb.st_size - 100), 0);
+	struct shard sh;
+	read_shard(victim, &sh);
+	cr_expect(sh.stats.torn_tail, "a cut chunk is reported as a torn tail");
+	cr_expect_eq(sh.stats.chunks_corrupt, 0);
+	cr_expect_gt(sh.na, 0);
+	free(sh.a);
+	free(sh.free_seq);
+	free(sh.m);
+	free(victim);
+	free(env);
+	free(pre);
+	free(trace);
+	tu_rmtree(dir);
+	free(dir);
+}
