@@ -148,6 +148,7 @@ static void *spin(void *arg)
 			counted = true;
 		}
 	}
+	return NULL; /* not reached */
 }
 
 static int mode_running(void)
@@ -219,6 +220,7 @@ static int mode_loop(void)
 		__asm__ volatile("" ::"r"(p) : "memory");
 		free(p);
 	}
+	return 0; /* not reached */
 }
 
 int main(int argc, char **argv)
