@@ -2,13 +2,14 @@
  * slicing by 8.  Shared by the shard writer and the reader. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "format.h"
 
 static uint32_t table[8][256];
-static int ready;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init(void)
 {
@@ -22,17 +23,15 @@ static void init(void)
 		for (uint32_t i = 0; i < 256; i++)
 			table[t][i] = (table[t - 1][i] >> 8) ^
 				      table[0][table[t - 1][i] & 0xff];
-	__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t mt_crc32c(uint32_t crc, const void *data, uint64_t len)
 {
 	const unsigned char *p = data;
 
-	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
-		init(); /* idempotent: racing threads write the same table */
+	pthread_once(&once, init);
 	crc = ~crc;
-	while (len >= 8) {
+	while (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && len >= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
 		w ^= crc;

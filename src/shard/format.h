@@ -5,7 +5,8 @@
  * A shard is one file written by one thread of one process:
  *
  *   file header   16 bytes: MT_SHARD_MAGIC (8 bytes), u16 major, u16 minor,
- *                 u32 flags (0), all little-endian
+ *                 u32 flags (written 0; readers ignore bits they do not
+ *                 know), all little-endian
  *   chunk*        each: a 24-byte chunk header, then `length` bytes of
  *                 payload, a sequence of msgpack records
  *
@@ -41,17 +42,25 @@
 
 /* Records.  Each is a msgpack array whose first element is the kind; a
  * reader skips kinds it does not know and ignores extra trailing elements
- * (that is how minor versions extend the format).  Fields marked d are
- * deltas from the same field of the previous record in the chunk that has
- * it (from the MT_REC_CHUNK base for the first).  Times are nanoseconds of
- * CLOCK_MONOTONIC; sizes are bytes; addr fields are scaled (below). */
+ * (that is how minor versions extend the format; kinds added by later
+ * minors carry no delta fields, and an optional element followed by newer
+ * ones is written as nil when absent).  Fields marked d are deltas from the
+ * same field of the previous record in the chunk that has it (from the
+ * MT_REC_CHUNK base for the first); the writer emits them as unsigned
+ * integers, readers add them modulo 2^64.  Times are nanoseconds of
+ * CLOCK_MONOTONIC; sizes are bytes; addr fields are scaled (below); str
+ * values are the bytes as found (paths need not be UTF-8).  Chunk 0 starts
+ * with MT_REC_CHUNK, then MT_REC_HEADER. */
 enum mt_rec_kind {
-	/* [1, {map}]: who wrote this shard; the first record of the first
-	 * chunk.  Keys (strings): see MT_KEY_* below. */
+	/* [1, {map}]: who wrote this shard; the record after the MT_REC_CHUNK
+	 * of chunk 0.  Keys (strings): see MT_KEY_* below; pid, policy and
+	 * addr_base are always present. */
 	MT_REC_HEADER = 1,
 	/* [2, module_id, path, build_id (bin, may be empty), base, size]:
 	 * a loaded object; base is its load bias (dlpi_addr), size the end of
-	 * its last PT_LOAD segment relative to base. */
+	 * its last PT_LOAD segment relative to base (for a non-PIE program,
+	 * base is 0 and the range starts at 0).  Ids are the process's module
+	 * numbers; stacks refer to modules by address, not by id. */
 	MT_REC_MODULE = 2,
 	/* [3, stack_id, [pc, ...]]: an interned call stack, innermost first,
 	 * return addresses as captured (the reader subtracts 1 to symbolize
@@ -61,12 +70,16 @@ enum mt_rec_kind {
 	 * a sampled allocation.  seq is the process-wide event number;
 	 * slack = usable size - size; weight (float) is 1/p, the number of
 	 * allocations this record stands for, omitted when the policy
-	 * determines it (poisson: 1/(1-exp(-size/mean)); all: 1). */
+	 * determines it (poisson: 1/(1-exp(-size/mean)) of the record's size,
+	 * which is never 0: a 0-byte allocation is never sampled by poisson;
+	 * all: 1). */
 	MT_REC_ALLOC = 4,
 	/* [5, d seq, d time, addr, alloc_seq]: the free of a sampled
 	 * allocation, by this shard's thread; alloc_seq is the seq of the
 	 * MT_REC_ALLOC it ends (which may be in any shard of the process or
-	 * of its parent, for objects inherited across fork). */
+	 * of its parent, for objects inherited across fork: the child's seq
+	 * counter continues the parent's, so an alloc_seq below the child's
+	 * fork_seq header key refers to the parent). */
 	MT_REC_FREE = 5,
 	/* [6, d time, allocs, frees, bytes_allocated, bytes_freed, shared]:
 	 * this thread's exact cumulative totals at a flush (counts and bytes
@@ -77,7 +90,8 @@ enum mt_rec_kind {
 	 * exact allocation requests per jemalloc size class (classes with
 	 * requests only), cumulative, written at flushes. */
 	MT_REC_CLASSES = 14,
-	/* [7, d time, allocated, active, resident, mapped, live_estimate]:
+	/* [7, d time, allocated, active, resident, mapped, live_estimate]
+	 * (all uint):
 	 * process memory (bytes, jemalloc's statistics) and the estimated
 	 * live bytes from sampled objects (sum of weight x size over the
 	 * sampled objects not yet freed), at a point in time. */
@@ -130,6 +144,7 @@ enum mt_rec_kind {
 #define MT_KEY_BOOST_MAX "boost_max"  /* float */
 
 #define MT_KEY_ADDR_BASE "addr_base"  /* uint: base of the addr fields */
+#define MT_KEY_FORK_SEQ "fork_seq"    /* uint, child only: seq counter at fork */
 #define MT_KEY_BUFFER "buffer"        /* uint: chunk buffer size, bytes */
 
 /* The addr field of MT_REC_ALLOC and MT_REC_FREE is

@@ -641,7 +641,8 @@ static int dec_argv(struct mt_shard_reader *r, const msgpack_object *o,
 	X(MT_KEY_DEPTH, stack_depth, MT_SHARD_H_DEPTH)           \
 	X(MT_KEY_SHARD_SEQ, shard_seq, MT_SHARD_H_SHARD_SEQ)     \
 	X(MT_KEY_ADDR_BASE, addr_base, MT_SHARD_H_ADDR_BASE)     \
-	X(MT_KEY_BUFFER, buffer, MT_SHARD_H_BUFFER)
+	X(MT_KEY_BUFFER, buffer, MT_SHARD_H_BUFFER) \
+	X(MT_KEY_FORK_SEQ, fork_seq, MT_SHARD_H_FORK_SEQ)
 
 static int dec_header(struct mt_shard_reader *r, const msgpack_object *a,
 		      uint32_t n, struct mt_shard_header *h)

@@ -91,6 +91,7 @@ enum mt_shard_header_key {
 	MT_SHARD_H_SMALL_RATE = 1u << 23,
 	MT_SHARD_H_BOOST_THRESHOLD = 1u << 24,
 	MT_SHARD_H_BOOST_MAX = 1u << 25,
+	MT_SHARD_H_FORK_SEQ = 1u << 26,
 };
 
 /* MT_REC_HEADER.  A member whose key was absent is 0 (or a NULL string). */
@@ -120,6 +121,7 @@ struct mt_shard_header {
 	uint64_t shard_seq;               /* shards the process opened before */
 	uint64_t addr_base;               /* base of the addr fields */
 	uint64_t buffer;                  /* bytes: the writer's chunk buffer */
+	uint64_t fork_seq;                /* child of a fork: the seq counter then */
 };
 
 /* MT_REC_MODULE */

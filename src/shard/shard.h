@@ -28,6 +28,7 @@ struct mt_shard_proc {
 	char dir[MT_PATH_MAX];  /* output directory, %p expanded */
 	const struct mt_conf *conf;
 	uintptr_t addr_base;    /* base of the scaled addr fields */
+	uint64_t fork_seq;      /* event counter when this process was forked (0: not) */
 };
 
 extern struct mt_shard_proc mt_shard_proc MT_HIDDEN;

@@ -116,7 +116,7 @@ static void put_header(struct mt_shard_writer *w)
 		argc += p->cmdline[i] == '\0';
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_uint8(pk, MT_REC_HEADER);
-	msgpack_pack_map(pk, 20);
+	msgpack_pack_map(pk, p->fork_seq ? 21 : 20);
 	put_kv_str(pk, MT_KEY_VERSION, PACKAGE_VERSION, 32);
 	put_kv_str(pk, MT_KEY_HOST, p->host, sizeof(p->host));
 	put_kv_uint(pk, MT_KEY_PID, p->pid);
@@ -154,6 +154,8 @@ static void put_header(struct mt_shard_writer *w)
 	put_kv_uint(pk, MT_KEY_SHARD_SEQ, __atomic_load_n(&file_counter, __ATOMIC_RELAXED));
 	put_kv_uint(pk, MT_KEY_ADDR_BASE, p->addr_base);
 	put_kv_uint(pk, MT_KEY_BUFFER, w->cap);
+	if (p->fork_seq)
+		put_kv_uint(pk, MT_KEY_FORK_SEQ, p->fork_seq);
 }
 
 /* Makes room for a record of at most `need` bytes, starting a chunk (and,

@@ -51,6 +51,11 @@ static struct obj *header(const void *p)
 	return (struct obj *)((uintptr_t)p - sizeof(struct obj));
 }
 
+uint64_t mt_track_seq_now(void)
+{
+	return __atomic_load_n(&seq_counter, __ATOMIC_RELAXED);
+}
+
 uint64_t mt_track_live_estimate(void)
 {
 	return __atomic_load_n(&live_estimate, __ATOMIC_RELAXED);

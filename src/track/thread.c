@@ -630,6 +630,7 @@ static void fork_child(void)
 	self->tid = (uint32_t)gettid();
 	mt_shard_proc.pid = (uint32_t)getpid();
 	mt_shard_proc.ppid = (uint32_t)getppid();
+	mt_shard_proc.fork_seq = mt_track_seq_now();
 	expand_dir(mt_shard_proc.dir, sizeof(mt_shard_proc.dir), conf.dir,
 		   mt_shard_proc.pid);
 	self->guard--;

@@ -26,7 +26,7 @@ struct alloc {
 };
 
 struct shard {
-	uint64_t pid, ppid, tid;
+	uint64_t pid, ppid, tid, fork_seq;
 	char thread[64];      /* last name seen */
 	char end[32];         /* reason of the last END record */
 	struct alloc *a;
@@ -72,6 +72,7 @@ static void read_shard(const char *path, struct shard *sh)
 			sh->pid = rec->u.header.pid;
 			sh->ppid = rec->u.header.ppid;
 			sh->tid = rec->u.header.tid;
+			sh->fork_seq = rec->u.header.fork_seq;
 			if (rec->u.header.thread.ptr)
 				snprintf(sh->thread, sizeof(sh->thread), "%s",
 					 rec->u.header.thread.ptr);
@@ -412,6 +413,14 @@ Test(track, fork_gives_the_child_shards_of_its_own, .timeout = 60)
 	}
 	cr_expect_eq(in_child, 100);
 	cr_expect_eq(freed, 100);
+	/* the child's events continue the parent's numbering */
+	cr_expect_eq(parent->fork_seq, 0);
+	cr_expect_geq(child->fork_seq, 1);
+	for (size_t k = 0; k < parent->na; k++)
+		if (parent->a[k].size == 1400)
+			cr_expect_leq(parent->a[k].seq, child->fork_seq);
+	for (size_t k = 0; k < child->na; k++)
+		cr_expect_gt(child->a[k].seq, child->fork_seq);
 	for (size_t k = 0; k < parent->na; k++)
 		cr_expect_neq(parent->a[k].size, 1500, "child's record in the parent's shard");
 	unload(&run);
