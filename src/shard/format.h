@@ -78,7 +78,7 @@ enum mt_rec_kind {
 	 * allocation, by this shard's thread; alloc_seq is the seq of the
 	 * MT_REC_ALLOC it ends (which may be in any shard of the process or
 	 * of its parent, for objects inherited across fork: the child's seq
-	 * counter continues the parent's, so an alloc_seq below the child's
+	 * counter continues the parent's, so an alloc_seq at or below the child's
 	 * fork_seq header key refers to the parent). */
 	MT_REC_FREE = 5,
 	/* [6, d time, allocs, frees, bytes_allocated, bytes_freed, shared]:
@@ -144,7 +144,7 @@ enum mt_rec_kind {
 #define MT_KEY_BOOST_MAX "boost_max"  /* float */
 
 #define MT_KEY_ADDR_BASE "addr_base"  /* uint: base of the addr fields */
-#define MT_KEY_FORK_SEQ "fork_seq"    /* uint, child only: seq counter at fork */
+#define MT_KEY_FORK_SEQ "fork_seq"    /* uint: seq counter at fork (a child with events before it) */
 #define MT_KEY_BUFFER "buffer"        /* uint: chunk buffer size, bytes */
 
 /* The addr field of MT_REC_ALLOC and MT_REC_FREE is

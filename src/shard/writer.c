@@ -69,7 +69,17 @@ static int put_bytes(void *data, const char *p, size_t n)
 
 	if (n > w->cap - w->len)
 		return -1; /* cannot happen: room() reserved the bound */
-	memcpy(d, p, n);
+	/* msgpack hands over pieces of 1, 2, 3, 5 or 9 bytes: copy those
+	 * inline (the library is built -fno-builtin, so plain memcpy is a
+	 * call; callgrind: a third of the record cost). */
+	switch (n) {
+	case 1: d[0] = (unsigned char)p[0]; break;
+	case 2: __builtin_memcpy(d, p, 2); break;
+	case 3: __builtin_memcpy(d, p, 3); break;
+	case 5: __builtin_memcpy(d, p, 5); break;
+	case 9: __builtin_memcpy(d, p, 9); break;
+	default: memcpy(d, p, n);
+	}
 	w->len += n;
 	return 0;
 }
