@@ -108,27 +108,6 @@ int mt_backend_thread_bind(void)
 	return slot;
 }
 
-int mt_backend_requests(int slot, uint64_t *count)
-{
-	unsigned arena = 4096; /* MALLCTL_ARENAS_ALL */
-	char name[64];
-	uint64_t small = 0, large = 0, epoch = 1;
-	size_t len = sizeof(epoch);
-	int err;
-
-	if (slot >= 0)
-		arena = slots[slot].arena; /* set once, never changes */
-	err = mtje_mallctl("epoch", &epoch, &len, &epoch, sizeof(epoch));
-	mt_fmt(name, sizeof(name), "stats.arenas.%u.small.nrequests", arena);
-	if (!err)
-		err = mtje_mallctl(name, &small, &len, NULL, 0);
-	mt_fmt(name, sizeof(name), "stats.arenas.%u.large.nrequests", arena);
-	if (!err)
-		err = mtje_mallctl(name, &large, &len, NULL, 0);
-	*count = small + large;
-	return -err;
-}
-
 void mt_backend_thread_release(int slot)
 {
 	if (slot < 0)

@@ -59,11 +59,6 @@ void mt_backend_init(const struct mt_conf *conf);
  * jemalloc call. */
 int mt_backend_thread_bind(void);
 
-/* Allocation requests served so far (count, exact: jemalloc counts every
- * request in its thread caches) by the arena of `slot`, or by every arena
- * when slot is -1.  Refreshes jemalloc's statistics.  Returns 0 or -errno. */
-int mt_backend_requests(int slot, uint64_t *count);
-
 /* Gives back the slot of an exiting thread; the arena and its objects stay
  * alive (never arena.<i>.destroy an arena that held objects). */
 void mt_backend_thread_release(int slot);

@@ -31,9 +31,9 @@ enum mt_thread_state {
 /* All per-thread state, hot fields first.  `left` is the one combined test
  * of the fast path: an allocation of n bytes goes to the slow path when
  * subtracting n from it borrows, and everything rare (thread not set up,
- * sampling due) is expressed by making `left` small.  The allocation count
- * is not kept here: jemalloc counts requests per arena, and each thread has
- * an arena of its own (mt_backend_requests). */
+ * sampling due) is expressed by making `left` small.  Counts live here
+ * because jemalloc's own (per-arena request counters) reach the arena only
+ * when a thread cache is flushed. */
 struct mt_tls {
 	uint64_t left;   /* bytes until the next slow-path call */
 	uint64_t nalloc; /* allocations (count) */
