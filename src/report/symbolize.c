@@ -89,10 +89,26 @@ struct sym_module {
 	char *main_file;         /* the file reported */
 	char *debug_file;        /* the separate debug file we returned */
 	bool alt_next;           /* the next find_debuginfo call is for dwz's alt file */
+	struct cu_index *cus;    /* open addressing by CU, NULL key: empty */
+	size_t cus_mask, cus_used;
 	bool syms_loaded;        /* the sorted symbol table below was built */
 	struct elf_sym *syms;    /* functions by address, for names without DWARF */
 	size_t nsyms;
 	struct mt_symbolizer *sym;
+};
+
+/* The code of one CU: the address ranges of its outermost code DIEs
+ * (subprograms, also inside namespaces and imported units), sorted, so that
+ * a lookup bisects instead of walking the CU's top level. */
+struct cu_range {
+	Dwarf_Addr lo, hi;       /* DWARF addresses, [lo, hi) */
+	size_t order;            /* of the DIE in the CU */
+	Dwarf_Die die;
+};
+struct cu_index {
+	const void *key;         /* the CU DIE's address in the file's data */
+	struct cu_range *ranges; /* sorted by lo */
+	size_t n;
 };
 
 /* A function in the ELF symbol table.  libdwfl's dwfl_module_addrinfo scans
@@ -700,6 +716,11 @@ static void module_close(struct mt_symbolizer *s, struct sym_module *m)
 	free(m->main_file);
 	free(m->debug_file);
 	free(m->syms);
+	for (size_t i = 0; m->cus && i <= m->cus_mask; i++)
+		free(m->cus[i].ranges);
+	free(m->cus);
+	m->cus = NULL;
+	m->cus_mask = m->cus_used = 0;
 	m->main_file = m->debug_file = NULL;
 	m->syms = NULL;
 	m->nsyms = 0;
@@ -925,6 +946,170 @@ static const char *die_name(struct mt_symbolizer *s, Dwarf_Die *die)
 	return NULL;
 }
 
+#define SCOPES_MAX 256 /* DIE nesting followed from a CU down */
+
+/* Finds, among the children of `parent`, the DIE whose code ranges hold
+ * `pc`, and under it the next, down to the innermost: chain[n], chain[n+1],
+ * ...  Namespaces and imported (dwz partial) units hold DIEs without being
+ * scopes of code: their children are searched in place.  Returns the depth
+ * reached.  One pruned descent; libdw's dwarf_getscopes walks the whole CU
+ * again for an inlined function's abstract origin, and dwarf_getscopes_die
+ * searches it from the top: 30 times slower on libc. */
+static int find_scopes(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int n,
+		       int containers)
+{
+	Dwarf_Die child, inner;
+	Dwarf_Attribute mem;
+
+	if (n >= SCOPES_MAX || dwarf_child(parent, &child) != 0)
+		return n;
+	do {
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_namespace:
+		case DW_TAG_module:
+		case DW_TAG_imported_unit:
+			if (containers >= 16)
+				break;
+			inner = child;
+			if (dwarf_tag(&child) == DW_TAG_imported_unit &&
+			    !dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &mem), &inner))
+				break;
+			int k = find_scopes(&inner, pc, chain, n, containers + 1);
+			if (k > n)
+				return k;
+			break;
+		default:
+			if (dwarf_haspc(&child, pc) == 1) {
+				chain[n] = child;
+				return find_scopes(&chain[n], pc, chain, n + 1, containers);
+			}
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return n;
+}
+
+/* By address; at one address the DIE that comes first in the CU last, where
+ * the bisection meets it first (gas describes an assembler function and its
+ * aliases as DIEs with one range: the first carries the name written). */
+static int range_cmp(const void *pa, const void *pb)
+{
+	const struct cu_range *a = pa, *b = pb;
+
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return a->order < b->order ? 1 : a->order > b->order ? -1 : 0;
+}
+
+/* Adds the ranges of the code DIEs among the children of `parent`. */
+static int index_children(Dwarf_Die *parent, struct cu_range **v, size_t *n, size_t *cap,
+			  int containers)
+{
+	Dwarf_Die child, inner;
+	Dwarf_Attribute mem;
+
+	if (dwarf_child(parent, &child) != 0)
+		return 0;
+	do {
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_namespace:
+		case DW_TAG_module:
+		case DW_TAG_imported_unit:
+			inner = child;
+			if (containers >= 16 ||
+			    (dwarf_tag(&child) == DW_TAG_imported_unit &&
+			     !dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &mem), &inner)))
+				break;
+			if (index_children(&inner, v, n, cap, containers + 1))
+				return -ENOMEM;
+			break;
+		default:;
+			Dwarf_Addr base, lo, hi;
+			ptrdiff_t off = 0;
+			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+				if (lo >= hi)
+					continue;
+				if (*n == *cap) {
+					size_t c = *cap ? *cap * 2 : 64;
+					struct cu_range *t = realloc(*v, c * sizeof(*t));
+					if (!t)
+						return -ENOMEM;
+					*v = t;
+					*cap = c;
+				}
+				(*v)[*n] = (struct cu_range){ lo, hi, *n, child };
+				(*n)++;
+			}
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return 0;
+}
+
+/* The CU's index, built on first use; NULL on ENOMEM. */
+static struct cu_index *cu_index(struct sym_module *m, Dwarf_Die *cu)
+{
+	const void *key = cu->addr;
+	uint64_t h = mix64((uintptr_t)key);
+
+	if ((m->cus_used + 1) * 2 > (m->cus ? m->cus_mask + 1 : 0)) {
+		size_t cap = m->cus ? (m->cus_mask + 1) * 2 : 64;
+		struct cu_index *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; m->cus && i <= m->cus_mask; i++) {
+			if (!m->cus[i].key)
+				continue;
+			size_t j = mix64((uintptr_t)m->cus[i].key) & (cap - 1);
+			while (t[j].key)
+				j = (j + 1) & (cap - 1);
+			t[j] = m->cus[i];
+		}
+		free(m->cus);
+		m->cus = t;
+		m->cus_mask = cap - 1;
+	}
+	size_t i = h & m->cus_mask;
+	for (; m->cus[i].key; i = (i + 1) & m->cus_mask)
+		if (m->cus[i].key == key)
+			return &m->cus[i];
+	struct cu_index *e = &m->cus[i];
+	size_t cap = 0;
+	*e = (struct cu_index){ .key = key };
+	if (index_children(cu, &e->ranges, &e->n, &cap, 0)) {
+		free(e->ranges);
+		e->key = NULL;
+		return NULL;
+	}
+	qsort(e->ranges, e->n, sizeof(*e->ranges), range_cmp);
+	m->cus_used++;
+	return e;
+}
+
+/* The scopes holding `pc`, outermost first, through the CU's index. */
+static int cu_scopes(struct sym_module *m, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *chain)
+{
+	struct cu_index *e = cu_index(m, cu);
+
+	if (!e)
+		return find_scopes(cu, pc, chain, 0, 0);
+	size_t lo = 0, hi = e->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->ranges[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* outermost code DIEs do not nest, but a few may overlap (bad
+	 * DWARF, or ranges of a function and its own out-of-line part) */
+	for (size_t k = lo, tries = 0; k-- > 0 && tries < 8; tries++) {
+		if (pc < e->ranges[k].hi) {
+			chain[0] = e->ranges[k].die;
+			return find_scopes(&chain[0], pc, chain, 1, 0);
+		}
+	}
+	return 0;
+}
+
 /* Frames from DWARF: the chain of inlined subroutines that contain `addr`,
  * up to the subprogram.  The innermost gets the line table's file:line;
  * each outer one the call site of the inlined call it contains. */
@@ -933,18 +1118,16 @@ static int dwarf_frames(struct mt_symbolizer *s, struct sym_module *m,
 {
 	Dwarf_Addr dwbias;
 	Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &dwbias);
-	Dwarf_Die *scopes = NULL, *chain = NULL;
+	Dwarf_Die chain[SCOPES_MAX];
 	Dwarf_Files *files = NULL;
 	Dwarf_Attribute mem;
 	int n = 0, line = 0;
 
 	if (!cu)
 		return 0;
-	int nscopes = dwarf_getscopes(cu, addr - dwbias, &scopes);
-	int nchain = nscopes > 0 ? dwarf_getscopes_die(&scopes[0], &chain) : 0;
-	free(scopes);
-	if (nchain <= 0)
-		goto out;
+	int nchain = cu_scopes(m, cu, addr - dwbias, chain);
+	if (nchain == 0)
+		return 0;
 
 	const char *comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &mem));
 	const char *file = NULL;
@@ -954,7 +1137,7 @@ static int dwarf_frames(struct mt_symbolizer *s, struct sym_module *m,
 	if (dwarf_getsrcfiles(cu, &files, NULL) != 0)
 		files = NULL;
 
-	for (int i = 0; i < nchain && n < FRAMES_MAX; i++) {
+	for (int i = nchain - 1; i >= 0 && n < FRAMES_MAX; i--) {
 		int tag = dwarf_tag(&chain[i]);
 		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram &&
 		    tag != DW_TAG_entry_point)
@@ -977,8 +1160,6 @@ static int dwarf_frames(struct mt_symbolizer *s, struct sym_module *m,
 		    v <= 0x7fffffff)
 			line = (int)v;
 	}
-out:
-	free(chain);
 	return n;
 }
 
