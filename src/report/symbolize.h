@@ -40,8 +40,10 @@ void mt_sym_free(struct mt_symbolizer *s);
 
 /* Resolves the code address at `offset` (bytes from the module's load bias,
  * already adjusted to point into the call instruction) into at most `max`
- * frames, innermost (most inlined) first, the last being the function that
- * contains the address.  Returns the number of frames (0 when nothing is
+ * frames, innermost (most inlined) first; the outermost of all frames is
+ * the function that contains the address, and when there are more than
+ * `max` the innermost `max` are returned.  Returns the number of frames
+ * returned (0 when nothing is
  * known about the address).  Thread-compatible: one symbolizer per thread,
  * or external locking. */
 int mt_sym_lookup(struct mt_symbolizer *s, const struct mt_sym_module *m,
