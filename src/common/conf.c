@@ -258,6 +258,32 @@ static int opt_arenas(struct mt_conf *c, const char *v, size_t len)
 	return 0;
 }
 
+/* Copies at most 120 bytes of s[0..len) into out, control and non-ASCII
+ * bytes as \xNN, so that an option from the environment cannot write
+ * anything but its own one line on stderr. */
+static const char *printable(char *out, size_t size, const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n + 5 < size && i < 120; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f) {
+			out[n++] = (char)c;
+		} else {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = "0123456789abcdef"[c >> 4];
+			out[n++] = "0123456789abcdef"[c & 15];
+		}
+	}
+	if (len > 120 && n + 4 < size) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 struct option {
 	const char *name;
 	int (*parse)(struct mt_conf *c, const char *v, size_t len);
@@ -298,13 +324,16 @@ int mt_conf_parse(struct mt_conf *c, const char *s, const char *origin)
 		if (len == 0) {
 			/* empty item ("a,,b" or a trailing comma): harmless */
 		} else if (!o) {
-			mt_log("%s: unknown option '%.*s' ignored (known: off, arenas, "
+			char shown[512];
+			mt_log("%s: unknown option '%s' ignored (known: off, arenas, "
 			       "sample, boost, seed, stack_depth, unwind, buffer, "
-			       "timeline, dir)", origin, (int)klen, s);
+			       "timeline, dir)", origin,
+			       printable(shown, sizeof(shown), s, klen));
 			bad++;
 		} else if (o->parse(c, v, vlen)) {
-			mt_log("%s: bad option '%.*s' ignored, expected %s",
-			       origin, (int)len, s, o->form);
+			char shown[512];
+			mt_log("%s: bad option '%s' ignored, expected %s", origin,
+			       printable(shown, sizeof(shown), s, len), o->form);
 			bad++;
 		}
 		s += len;
