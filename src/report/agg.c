@@ -464,11 +464,18 @@ static void series_rebucket(struct mt_series *s, unsigned k, uint64_t lo)
 
 void mt_series_add(struct mt_series *s, uint64_t t, mt_i128 delta)
 {
+	/* the common case: a time inside the current buckets */
+	if (t >= s->tmin && (t >> s->k) - s->lo < MT_SERIES_N) {
+		if (t > s->tmax)
+			s->tmax = t; /* k stays the least that fits */
+		s->d[(t >> s->k) - s->lo] += delta;
+		return;
+	}
 	if (series_empty(s)) {
 		memset(s, 0, sizeof(*s));
 		s->tmin = s->tmax = t;
 		s->lo = t;
-	} else if (t < s->tmin || t > s->tmax) {
+	} else {
 		/* k stays the least that fits while the new span fits at k;
 		 * the buckets move only when k or the first bucket changes */
 		uint64_t lo = t < s->tmin ? t : s->tmin;
@@ -623,6 +630,14 @@ void mt_instats_add(struct mt_instats *s, const struct mt_instats *x)
 		d[i] = mt_add64(d[i], e[i]);
 }
 
+/* The two tables with their entry sizes known to the compiler. */
+#define LIVE_GET(t, k) ((struct mt_live *)mt_otab_get_k(t, k, sizeof(struct mt_live)))
+#define LIVE_ADD(t, k) ((struct mt_live *)mt_otab_add_k(t, k, sizeof(struct mt_live)))
+#define LIVE_DEL(t, e) mt_otab_del_k(t, e, sizeof(struct mt_live))
+#define PEND_GET(t, k) ((struct mt_pend *)mt_otab_get_k(t, k, sizeof(struct mt_pend)))
+#define PEND_ADD(t, k) ((struct mt_pend *)mt_otab_add_k(t, k, sizeof(struct mt_pend)))
+#define PEND_DEL(t, e) mt_otab_del_k(t, e, sizeof(struct mt_pend))
+
 /* ---- accounting ------------------------------------------------------------- */
 
 static void series_of(struct mt_thread *t, uint64_t time, mt_i128 d)
@@ -662,14 +677,14 @@ static void apply_pair(struct mt_agg *a, const struct mt_live *l,
 static void live_put(struct mt_agg *a, struct mt_proc *p, const struct mt_live *l)
 {
 	if (p->pend.n) {
-		struct mt_pend *f = mt_otab_get(&p->pend, l->seq);
+		struct mt_pend *f = PEND_GET(&p->pend, l->seq);
 		if (f) {
 			apply_pair(a, l, f->time_ns, f->thread);
-			mt_otab_del(&p->pend, f);
+			PEND_DEL(&p->pend, f);
 			return;
 		}
 	}
-	struct mt_live *e = mt_otab_add(&p->live, l->seq);
+	struct mt_live *e = LIVE_ADD(&p->live, l->seq);
 	if (!e) {
 		p->in.dup_seq++;
 		return;
@@ -679,13 +694,13 @@ static void live_put(struct mt_agg *a, struct mt_proc *p, const struct mt_live *
 
 static void pend_put(struct mt_agg *a, struct mt_proc *p, const struct mt_pend *f)
 {
-	struct mt_live *l = mt_otab_get(&p->live, f->alloc_seq);
+	struct mt_live *l = LIVE_GET(&p->live, f->alloc_seq);
 	if (l) {
 		apply_pair(a, l, f->time_ns, f->thread);
-		mt_otab_del(&p->live, l);
+		LIVE_DEL(&p->live, l);
 		return;
 	}
-	struct mt_pend *e = mt_otab_add(&p->pend, f->alloc_seq);
+	struct mt_pend *e = PEND_ADD(&p->pend, f->alloc_seq);
 	if (!e) {
 		p->in.dup_seq++;
 		return;
@@ -700,11 +715,11 @@ void mt_agg_alloc(struct mt_agg *a, uint32_t proc, uint64_t seq,
 	struct mt_proc *p = &a->procs[proc];
 	struct mt_st *c = &a->st[st];
 	struct mt_live l = { seq, time_ns, size, w, st, stc };
-	struct mt_pend *f = p->pend.n ? mt_otab_get(&p->pend, seq) : NULL;
+	struct mt_pend *f = p->pend.n ? PEND_GET(&p->pend, seq) : NULL;
 	struct mt_live *e = NULL;
 	struct mt_terms t;
 
-	if (!f && !(e = mt_otab_add(&p->live, seq))) {
+	if (!f && !(e = LIVE_ADD(&p->live, seq))) {
 		p->in.dup_seq++; /* a repeated event number (or UINT64_MAX) */
 		return;
 	}
@@ -718,7 +733,7 @@ void mt_agg_alloc(struct mt_agg *a, uint32_t proc, uint64_t seq,
 	series_of(&a->threads[c->thread], time_ns, (mt_i128)t.b);
 	if (f) {
 		apply_pair(a, &l, f->time_ns, f->thread);
-		mt_otab_del(&p->pend, f);
+		PEND_DEL(&p->pend, f);
 	} else {
 		*e = l;
 	}

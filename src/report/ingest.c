@@ -258,10 +258,12 @@ struct cursor {
 	uint32_t thread;      /* UINT32_MAX until needed (tid 0) */
 	uint64_t last_stack;  /* cache: stack id -> st */
 	uint32_t last_st;
-	uint32_t stc_st;      /* cache: (stc_st, stc_cls) -> stc */
-	uint64_t stc_cls;
-	uint32_t stc;
 	uint32_t unknown_st;
+	struct {              /* cache: (st, size class) -> stc */
+		uint32_t st, stc;
+		uint64_t cls;
+	} stcc[64];
+	uint64_t tmin, tmax;  /* ns: of its events (applied at the end) */
 	bool ended;           /* an END record was read */
 };
 
@@ -565,12 +567,14 @@ static bool advance(struct cursor *c)
 			continue;
 		}
 		const struct ev *e = &c->cur->ev[c->pos++];
-		/* the live object a free a few events ahead will look up is a
-		 * cache miss: start loading it now */
-		if (c->pos + PREFETCH < c->cur->n &&
-		    c->cur->ev[c->pos + PREFETCH].kind == MT_REC_FREE)
-			mt_otab_prefetch(&c->job->agg.procs[c->job->proc].live,
-					 c->cur->ev[c->pos + PREFETCH].a);
+		/* the live-table slot an event a few records ahead will use is
+		 * a cache miss: start loading it now */
+		if (c->pos + PREFETCH < c->cur->n) {
+			const struct ev *f = &c->cur->ev[c->pos + PREFETCH];
+			if (f->kind == MT_REC_FREE || f->kind == MT_REC_ALLOC)
+				mt_otab_prefetch(&c->job->agg.procs[c->job->proc].live,
+						 f->kind == MT_REC_FREE ? f->a : f->seq);
+		}
 		if (e->kind == MT_REC_ALLOC || e->kind == MT_REC_FREE) {
 			c->e = e;
 			return true;
@@ -611,16 +615,21 @@ static void do_event(struct cursor *c)
 		}
 		uint32_t st = stack_st(c, e->b);
 		uint64_t cls = mt_size_class(e->a);
-		if (st != c->stc_st || cls != c->stc_cls) {
-			c->stc = mt_agg_stc(a, st, cls);
-			c->stc_st = st;
-			c->stc_cls = cls;
+		unsigned h = (unsigned)((cls >> 3) ^ (cls >> 9) ^ st * 0x9e3779b1u) & 63;
+		if (c->stcc[h].st != st || c->stcc[h].cls != cls) {
+			c->stcc[h].stc = mt_agg_stc(a, st, cls);
+			c->stcc[h].st = st;
+			c->stcc[h].cls = cls;
 		}
-		mt_agg_alloc(a, j->proc, e->seq, e->time_ns, e->a, e->w, st, c->stc);
+		mt_agg_alloc(a, j->proc, e->seq, e->time_ns, e->a, e->w, st,
+			     c->stcc[h].stc);
 	} else {
 		mt_agg_free(a, j->proc, e->seq, e->time_ns, e->a, t);
 	}
-	mt_agg_time(a, j->proc, t, e->time_ns);
+	if (e->time_ns < c->tmin)
+		c->tmin = e->time_ns;
+	if (e->time_ns > c->tmax)
+		c->tmax = e->time_ns;
 }
 
 /* ---- the heap of cursors ------------------------------------------------------ */
@@ -689,6 +698,11 @@ static void cursor_finish(struct cursor *c)
 	const struct mt_shard_stats *s = &c->stats;
 	const char *path = c->si->in->path;
 
+	if (c->tmin <= c->tmax) {
+		mt_agg_time(&j->agg, j->proc, c->thread, c->tmin);
+		mt_agg_time(&j->agg, j->proc, c->thread, c->tmax);
+		p = &j->agg.procs[j->proc];
+	}
 	p->in.shards++;
 	p->in.bytes = mt_add64(p->in.bytes, s->file_bytes);
 	p->in.records = mt_add64(p->in.records, s->records);
@@ -733,7 +747,9 @@ static void job_task(void *arg)
 		c->thread = UINT32_MAX;
 		c->unknown_st = UINT32_MAX;
 		c->last_stack = UINT64_MAX;
-		c->stc_st = UINT32_MAX;
+		c->tmin = UINT64_MAX;
+		for (int k = 0; k < 64; k++)
+			c->stcc[k].st = UINT32_MAX;
 		mt_agg_proc_header(a, j->proc, sh, j->shards[i]->id);
 		mt_agg_proc_shard(a, j->proc, j->shards[i]->id);
 		if (sh->tid) {

@@ -161,110 +161,53 @@ void mt_otab_init(struct mt_otab *t, size_t esize)
 	t->esize = esize;
 }
 
-static inline uint64_t okey(const struct mt_otab *t, size_t i)
-{
-	uint64_t k;
-	memcpy(&k, t->slots + i * t->esize, sizeof(k));
-	return k;
-}
-
-/* Event numbers are dense and mostly increasing: a hash that keeps
- * neighbours together makes inserts sequential in memory (a multiplicative
- * hash made every insert a cache miss: 11 % of the time on churn).  The
- * high bits folded in spread strided keys. */
-static inline size_t ohome(uint64_t key, size_t mask)
-{
-	return (size_t)(key ^ (key >> 21) ^ (key >> 42)) & mask;
-}
-
 void *mt_otab_get(const struct mt_otab *t, uint64_t key)
 {
-	if (!t->n || key == MT_OTAB_EMPTY)
-		return NULL;
-	size_t mask = t->cap - 1, i = ohome(key, mask);
-	for (;; i = (i + 1) & mask) {
-		uint64_t k = okey(t, i);
-		if (k == key)
-			return t->slots + i * t->esize;
-		if (k == MT_OTAB_EMPTY)
-			return NULL;
-	}
+	return mt_otab_get_k(t, key, t->esize);
 }
 
 void mt_otab_prefetch(const struct mt_otab *t, uint64_t key)
 {
 	if (t->cap)
-		__builtin_prefetch(t->slots + ohome(key, t->cap - 1) * t->esize);
+		__builtin_prefetch(t->slots + mt_otab_home(key, t->cap - 1) * t->esize);
 }
 
-static void otab_rehash(struct mt_otab *t, size_t cap)
+void mt_otab_grow(struct mt_otab *t)
 {
 	struct mt_otab n;
 	const uint64_t empty = MT_OTAB_EMPTY;
+	size_t cap = t->cap ? t->cap * 2 : 64;
 
 	mt_otab_init(&n, t->esize);
 	n.cap = cap;
 	n.slots = mt_xmalloc(cap * t->esize);
 	for (size_t i = 0; i < cap; i++)
 		memcpy(n.slots + i * t->esize, &empty, sizeof(empty));
-	for (size_t i = 0; i < t->cap; i++)
-		if (okey(t, i) != MT_OTAB_EMPTY) {
-			void *e = mt_otab_add(&n, okey(t, i));
+	for (size_t i = 0; i < t->cap; i++) {
+		uint64_t k = mt_otab_key(t, i, t->esize);
+		if (k != MT_OTAB_EMPTY) {
+			void *e = mt_otab_add_k(&n, k, t->esize);
 			memcpy(e, t->slots + i * t->esize, t->esize);
 		}
+	}
 	free(t->slots);
 	*t = n;
 }
 
 void *mt_otab_add(struct mt_otab *t, uint64_t key)
 {
-	if (key == MT_OTAB_EMPTY)
-		return NULL;
-	if ((t->n + 1) * 8 > t->cap * 5)
-		otab_rehash(t, t->cap ? t->cap * 2 : 64);
-	size_t mask = t->cap - 1, i = ohome(key, mask);
-	for (;; i = (i + 1) & mask) {
-		uint64_t k = okey(t, i);
-		if (k == MT_OTAB_EMPTY) {
-			uint8_t *e = t->slots + i * t->esize;
-			memset(e, 0, t->esize);
-			memcpy(e, &key, sizeof(key));
-			t->n++;
-			return e;
-		}
-		if (k == key)
-			return NULL;
-	}
+	return mt_otab_add_k(t, key, t->esize);
 }
 
 void mt_otab_del(struct mt_otab *t, void *entry)
 {
-	const uint64_t empty = MT_OTAB_EMPTY;
-	size_t mask = t->cap - 1;
-	size_t i = (size_t)((uint8_t *)entry - t->slots) / t->esize;
-
-	memcpy(t->slots + i * t->esize, &empty, sizeof(empty));
-	t->n--;
-	/* backward shift: move later entries of the run into the hole when
-	 * their home slot is not in (hole, their slot] */
-	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-		uint64_t k = okey(t, j);
-		if (k == MT_OTAB_EMPTY)
-			break;
-		size_t home = ohome(k, mask);
-		bool between = i <= j ? (home > i && home <= j)
-				      : (home > i || home <= j);
-		if (between)
-			continue;
-		memcpy(t->slots + i * t->esize, t->slots + j * t->esize, t->esize);
-		memcpy(t->slots + j * t->esize, &empty, sizeof(empty));
-		i = j;
-	}
+	mt_otab_del_k(t, entry, t->esize);
 }
 
 void *mt_otab_at(const struct mt_otab *t, size_t i)
 {
-	return okey(t, i) != MT_OTAB_EMPTY ? t->slots + i * t->esize : NULL;
+	return mt_otab_key(t, i, t->esize) != MT_OTAB_EMPTY ? t->slots + i * t->esize
+							     : NULL;
 }
 
 void mt_otab_free(struct mt_otab *t)
@@ -306,15 +249,6 @@ void mt_terms_of(double w, uint64_t size, struct mt_terms *t)
 	t->b = round_u64(w * s);
 	t->vn = round_u128(v);
 	t->vb = round_u128(v * s * s);
-}
-
-void mt_est_add(struct mt_est *e, const struct mt_terms *t)
-{
-	e->n = mt_add64(e->n, t->n);
-	e->b = mt_add64(e->b, t->b);
-	e->vn = mt_add128(e->vn, t->vn);
-	e->vb = mt_add128(e->vb, t->vb);
-	e->samples++;
 }
 
 void mt_est_sub(struct mt_est *e, const struct mt_terms *t)
@@ -385,11 +319,35 @@ uint64_t mt_size_class(uint64_t s)
 
 unsigned mt_life_bucket(uint64_t ns)
 {
-	uint64_t bound = 1000;
-	for (unsigned i = 0; i < MT_LIFE_BUCKETS - 1; i++, bound *= 10)
-		if (ns < bound)
-			return i;
-	return MT_LIFE_BUCKETS - 1;
+	/* Each power-of-two range [2^b, 2^(b+1)) holds at most one decade
+	 * threshold (10^3 .. 10^11 ns): the bucket is the count of thresholds
+	 * at or below 2^b, plus one if ns reaches the one inside. */
+	static const uint8_t base[64] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2,
+		2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7,
+		7, 7, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+		9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9 };
+	static const uint64_t inside[64] = {
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, 1000ull, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, 10000ull, UINT64_MAX, UINT64_MAX,
+		100000ull, UINT64_MAX, UINT64_MAX, 1000000ull,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, 10000000ull,
+		UINT64_MAX, UINT64_MAX, 100000000ull, UINT64_MAX,
+		UINT64_MAX, 1000000000ull, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, 10000000000ull, UINT64_MAX, UINT64_MAX,
+		100000000000ull, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX };
+	unsigned b = 63u - (unsigned)__builtin_clzll(ns | 1);
+	unsigned r = base[b] + (ns >= inside[b]);
+
+	return r < MT_LIFE_BUCKETS ? r : MT_LIFE_BUCKETS - 1; /* ns = 2^64 - 1 */
 }
 
 uint64_t mt_life_bound(unsigned i)
