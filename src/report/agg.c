@@ -982,8 +982,7 @@ bool mt_agg_overlaps(const struct mt_agg *a, const struct mt_agg *x,
 		const struct mt_proc *p = &a->procs[j];
 		for (size_t u = 0, v = 0; u < p->nshard_ids && v < xp->nshard_ids;) {
 			if (p->shard_ids[u] == xp->shard_ids[v]) {
-				snprintf(what, len, "shard %llu of process %llu on %s",
-					 (unsigned long long)p->shard_ids[u],
+				snprintf(what, len, "a shard of process %llu on %s",
 					 (unsigned long long)p->pid, p->host);
 				return true;
 			}

@@ -486,7 +486,7 @@ static void sizes_section(struct out *o)
 	for (size_t i = 0; i < v->nclasses; i++)
 		hot[i] = &v->classes[i];
 	hot_exact = exact;
-	qsort(hot, v->nclasses, sizeof(*hot), cmp_hot);
+	mt_sort(hot, v->nclasses, sizeof(*hot), cmp_hot);
 	fprintf(o->f, "\nhot size classes (most requested):\n");
 	for (size_t i = 0; i < v->nclasses && i < 5; i++) {
 		const struct mt_vclass *c = hot[i];
@@ -584,7 +584,7 @@ const struct mt_xm **mt_view_xm(const struct mt_view *v, size_t *n)
 		    v->thread_on[a->xm[i].to] && a->xm[i].est.samples)
 			x[(*n)++] = &a->xm[i];
 	xm_agg = a;
-	qsort(x, *n, sizeof(*x), cmp_xm_q);
+	mt_sort(x, *n, sizeof(*x), cmp_xm_q);
 	return x;
 }
 

@@ -759,7 +759,7 @@ static void job_task(void *arg)
 						   sh->thread.len, 0);
 		}
 	}
-	qsort(j->c, j->n, sizeof(*j->c), by_first_seq);
+	mt_sort(j->c, j->n, sizeof(*j->c), by_first_seq);
 	/* Fix the back pointers qsort moved. */
 	for (size_t i = 0; i < j->n; i++)
 		j->c[i].job = j;

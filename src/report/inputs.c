@@ -103,7 +103,7 @@ static void walk(struct mt_inputs *in, struct seen *s, const char *dir,
 		names[n++] = mt_xstrndup(e->d_name, strlen(e->d_name));
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	mt_sort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(dir) + strlen(names[i]) + 2;
 		char *p = mt_xmalloc(len);

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shard/reader.h"
@@ -47,6 +48,14 @@ void mt_grow(void *v, size_t *cap, size_t need, size_t size);
 /* A 64-bit mix (splitmix64's finaliser) and a byte-string hash. */
 uint64_t mt_mix64(uint64_t x);
 uint64_t mt_hash_bytes(const void *p, size_t n, uint64_t seed);
+
+/* qsort, for any n (qsort's pointer must not be NULL, even for n = 0). */
+static inline void mt_sort(void *v, size_t n, size_t size,
+			   int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(v, n, size, cmp);
+}
 
 /* Saturating additions. */
 static inline uint64_t mt_add64(uint64_t a, uint64_t b)

@@ -524,7 +524,7 @@ static void order_procs(struct mt_view *v, uint32_t *sel, size_t n)
 	size_t k = 0;
 
 	sort_view = v;
-	qsort(sel, n, sizeof(*sel), cmp_proc);
+	mt_sort(sel, n, sizeof(*sel), cmp_proc);
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_proc *c = &a->procs[sel[i]];
 		parent[i] = -1;
@@ -718,7 +718,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 	}
 	sort_view = v;
 	for (size_t i = 0; i < v->nsites; i++)
-		qsort(v->st + v->sites[i].first_st, v->sites[i].nst, sizeof(uint32_t),
+		mt_sort(v->st + v->sites[i].first_st, v->sites[i].nst, sizeof(uint32_t),
 		      cmp_cell);
 	for (size_t i = 0; i < v->nsites; i++) {
 		struct mt_vsite *s = &v->sites[i];
@@ -743,7 +743,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 		*ords[k] = mt_xmalloc((v->nsites + 1) * sizeof(uint32_t));
 		for (size_t i = 0; i < v->nsites; i++)
 			(*ords[k])[i] = (uint32_t)i;
-		qsort(*ords[k], v->nsites, sizeof(uint32_t), cmps[k]);
+		mt_sort(*ords[k], v->nsites, sizeof(uint32_t), cmps[k]);
 	}
 	v->nleaks = 0;
 	for (size_t i = 0; i < v->nsites; i++)
@@ -759,7 +759,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 		uint32_t *ix = mt_xmalloc((v->nsites + 1) * sizeof(uint32_t));
 		for (size_t i = 0; i < v->nsites; i++)
 			ix[i] = (uint32_t)i;
-		qsort(ix, v->nsites, sizeof(uint32_t), cmp_label);
+		mt_sort(ix, v->nsites, sizeof(uint32_t), cmp_label);
 		v->groups = mt_xcalloc(v->nsites + 1, sizeof(*v->groups));
 		for (size_t i = 0; i < v->nsites; i++) {
 			const struct mt_vsite *s = &v->sites[ix[i]];
@@ -787,7 +787,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 		v->group_order = mt_xmalloc((v->ngroups + 1) * sizeof(uint32_t));
 		for (size_t i = 0; i < v->ngroups; i++)
 			v->group_order[i] = (uint32_t)i;
-		qsort(v->group_order, v->ngroups, sizeof(uint32_t), cmp_group);
+		mt_sort(v->group_order, v->ngroups, sizeof(uint32_t), cmp_group);
 	}
 
 	/* threads */
@@ -836,7 +836,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 		t->live.samples = t->alloc.samples - t->freed.samples;
 	}
 	sort_view = v;
-	qsort(v->threads, v->nthreads, sizeof(*v->threads), cmp_thread);
+	mt_sort(v->threads, v->nthreads, sizeof(*v->threads), cmp_thread);
 	for (size_t i = 0; i < v->nthreads; i++)
 		v->procs[v->proc_rank[a->threads[v->threads[i].thread].proc]].nthreads++;
 	/* per process sums */
@@ -933,7 +933,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 	free(cs);
 	mt_map_free(&cidx);
 	mt_map_free(&csite);
-	qsort(v->classes, v->nclasses, sizeof(*v->classes), cmp_class);
+	mt_sort(v->classes, v->nclasses, sizeof(*v->classes), cmp_class);
 	free(vs_of);
 
 	findings(v);
