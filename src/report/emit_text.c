@@ -753,21 +753,32 @@ static void timeline_section(struct out *o)
 				mk[j - 1] = t;
 			}
 		for (unsigned r = 0; r < TL_ROWS; r++) {
+			char labels[256] = "";
+			size_t ll = 0;
 			if (!used[r])
 				continue;
 			while (m < nm && mk[m]->time_ns <= row[r].time_ns) {
-				mt_fmt_ns(b[0], 64, (double)(mk[m]->time_ns - (mk[m]->time_ns > t0 ? t0 : mk[m]->time_ns)));
+				if (row[r].time_ns - mk[m]->time_ns < 1000000) {
+					/* the point the mark recorded: one row */
+					ll += (size_t)snprintf(labels + ll, ll < sizeof(labels) ? sizeof(labels) - ll : 0,
+							       "%s%s", ll ? "; " : "", mk[m]->label);
+					if (ll >= sizeof(labels))
+						ll = sizeof(labels) - 1;
+					m++;
+					continue;
+				}
+				mt_fmt_ns(b[0], 64, (double)(mk[m]->time_ns > t0 ? mk[m]->time_ns - t0 : 0));
 				fprintf(o->f, "%12s %12s %12s %12s %12s %14s  %s\n", b[0], "", "",
 					"", "", "", mk[m]->label);
 				m++;
 			}
 			mt_fmt_ns(b[0], 64, (double)(row[r].time_ns > t0 ? row[r].time_ns - t0 : 0));
-			fprintf(o->f, "%12s %12s %12s %12s %12s %14s\n", b[0],
+			fprintf(o->f, "%12s %12s %12s %12s %12s %14s%s%s\n", b[0],
 				byt((double)row[r].allocated, b[1], 64),
 				byt((double)row[r].active, b[2], 64),
 				byt((double)row[r].resident, b[3], 64),
 				byt((double)row[r].mapped, b[4], 64),
-				byt(row[r].live_estimate, b[5], 64));
+				byt(row[r].live_estimate, b[5], 64), labels[0] ? "  " : "", labels);
 		}
 		for (; m < nm; m++) {
 			mt_fmt_ns(b[0], 64, (double)(mk[m]->time_ns > t0 ? mk[m]->time_ns - t0 : 0));
