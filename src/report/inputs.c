@@ -140,9 +140,13 @@ void mt_inputs_collect(struct mt_inputs *in, char *const *paths, int n,
 			mt_ingest_problem(ctx, paths[i], "%s", strerror(errno));
 			continue;
 		}
-		if (S_ISDIR(st.st_mode))
+		if (S_ISDIR(st.st_mode)) {
+			size_t before = in->n;
 			walk(in, &s, paths[i], 0, ctx);
-		else
+			if (in->n == before)
+				mt_ingest_problem(ctx, paths[i],
+						  "no shard (.mts) or aggregate (.mta) in it");
+		} else
 			add(in, &s, paths[i], &st);
 	}
 	mt_map_free(&s.idx);

@@ -486,8 +486,9 @@ Test(badinput, damaged_files_are_named_and_the_rest_is_reported)
 	memcpy(bad, good, len);
 	bad[len / 2] ^= 0x55;
 	spit(tpath("bad/flipped.mts"), bad, len); /* same identity: a duplicate... */
+	mkdir(tpath("emptydir"), 0700);
 	const char *argv[] = { MTREPORT, "--no-symbols", tpath("bad"), tpath("s"),
-			       tpath("nonexistent"), NULL };
+			       tpath("nonexistent"), tpath("emptydir"), NULL };
 	struct run r = run(argv, NULL);
 	cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
 	cr_assert(strstr(r.err, "bad/empty.mts: "), "%s", r.err);
@@ -495,6 +496,7 @@ Test(badinput, damaged_files_are_named_and_the_rest_is_reported)
 	cr_assert(strstr(r.err, "bad/garbage.mts: "), "%s", r.err);
 	cr_assert(strstr(r.err, "bad/flipped.mts: "), "%s", r.err);
 	cr_assert(strstr(r.err, "nonexistent: "), "%s", r.err);
+	cr_assert(strstr(r.err, "emptydir: no shard"), "%s", r.err);
 	for (const char *l = r.err; *l; l = strchr(l, '\n') + 1)
 		cr_assert(!strncmp(l, "mtreport: ", 10), "line: %.80s", l);
 	cr_assert(strstr(r.out, "== 3. Top allocation sites =="));
