@@ -252,8 +252,12 @@ struct cursor {
 	size_t pos;
 	const struct ev *e;   /* the current ALLOC/FREE */
 	/* shard-local state */
-	struct smod *mods;
+	struct smod *mods;    /* in the order of their records */
 	size_t nmods, capmods;
+	struct mt_map mod_ids; /* module id -> mods index */
+	uint32_t *by_base;    /* mods indices sorted by base (when !mods_dirty) */
+	size_t capby;
+	bool mods_dirty;      /* mods changed since by_base was sorted */
 	struct mt_map stacks; /* stack id -> st */
 	uint32_t thread;      /* UINT32_MAX until needed (tid 0) */
 	uint64_t last_stack;  /* cache: stack id -> st */
@@ -433,16 +437,44 @@ static uint32_t cursor_thread(struct cursor *c)
 	return c->thread;
 }
 
-/* pc -> frame, with the shard's modules. */
-static void frame_of(const struct cursor *c, uint64_t pc, struct mt_frame *f)
+static int by_base(const void *x, const void *y, void *mods)
+{
+	const struct smod *a = &((const struct smod *)mods)[*(const uint32_t *)x];
+	const struct smod *b = &((const struct smod *)mods)[*(const uint32_t *)y];
+	if (a->base != b->base)
+		return a->base < b->base ? -1 : 1;
+	return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
+}
+
+/* pc -> frame, with the shard's modules: the one with the greatest base
+ * that holds pc. */
+static void frame_of(struct cursor *c, uint64_t pc, struct mt_frame *f)
 {
 	const struct smod *best = NULL;
+	size_t lo = 0, hi = c->nmods;
 
-	for (size_t i = 0; i < c->nmods; i++) {
-		const struct smod *m = &c->mods[i];
-		if (pc >= m->base && pc - m->base < m->size &&
-		    (!best || m->base > best->base))
+	if (c->mods_dirty) {
+		mt_grow(&c->by_base, &c->capby, c->nmods + 1, sizeof(uint32_t));
+		for (size_t i = 0; i < c->nmods; i++)
+			c->by_base[i] = (uint32_t)i;
+		qsort_r(c->by_base, c->nmods, sizeof(uint32_t), by_base, c->mods);
+		c->mods_dirty = false;
+	}
+	while (lo < hi) { /* the first module with base > pc */
+		size_t mid = (lo + hi) / 2;
+		if (c->mods[c->by_base[mid]].base <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* the nearest one below usually holds pc; an enclosing range (a
+	 * non-PIE executable has base 0) is found further down */
+	for (size_t i = lo; i-- > 0;) {
+		const struct smod *m = &c->mods[c->by_base[i]];
+		if (pc - m->base < m->size) {
 			best = m;
+			break;
+		}
 	}
 	f->pad_ = 0;
 	if (best) {
@@ -458,16 +490,17 @@ static void do_module(struct cursor *c, const struct mt_shard_module *m)
 {
 	uint32_t mod = mt_agg_module(&c->job->agg, m->path.ptr, m->path.len,
 				     m->build_id, m->build_id_len);
-	size_t i;
+	uint32_t i = mt_map_get(&c->mod_ids, m->id);
 
-	for (i = 0; i < c->nmods; i++)
-		if (c->mods[i].id == m->id)
-			break;
-	if (i == c->nmods) {
+	if (i == UINT32_MAX) {
+		if (c->nmods >= UINT32_MAX - 1)
+			return;
 		mt_grow(&c->mods, &c->capmods, c->nmods + 1, sizeof(*c->mods));
-		c->nmods++;
+		i = (uint32_t)c->nmods++;
+		mt_map_put(&c->mod_ids, m->id, i);
 	}
 	c->mods[i] = (struct smod){ m->id, m->base, m->size, mod };
+	c->mods_dirty = true;
 }
 
 static void do_stack(struct cursor *c, const struct mt_shard_stack *s)
@@ -726,6 +759,9 @@ static void cursor_finish(struct cursor *c)
 	mt_map_free(&c->stacks);
 	free(c->mods);
 	c->mods = NULL;
+	free(c->by_base);
+	c->by_base = NULL;
+	mt_map_free(&c->mod_ids);
 }
 
 static void job_task(void *arg)
@@ -813,7 +849,9 @@ static void job_task(void *arg)
 			for (int k = 0; k < 2; k++)
 				batch_free(&c->b[k]);
 			mt_map_free(&c->stacks);
+			mt_map_free(&c->mod_ids);
 			free(c->mods);
+			free(c->by_base);
 		}
 	}
 	free(h.v);
