@@ -514,6 +514,24 @@ static char *site_label(const struct mt_view *v, uint32_t site)
 	return mt_xstrndup(buf, strlen(buf));
 }
 
+/* The --by-function key of a site: the function holding its first frame
+ * past the wrappers (module+offset when unknown). */
+static char *site_group(const struct mt_view *v, uint32_t site)
+{
+	const struct mt_site *s = &v->agg->sites[site];
+	struct mt_symframe sf[16];
+	char buf[1024];
+
+	if (!s->depth)
+		return mt_xstrndup("[unknown stack]", 15);
+	const struct mt_frame *f = &s->frames[mt_site_trim(v->agg, s)];
+	int n = mt_symbols_lookup(v->sym, f, sf, 16);
+	if (n > 0 && sf[n - 1].function)
+		return mt_xstrndup(sf[n - 1].function, strlen(sf[n - 1].function));
+	mt_view_frame(v, f, buf, sizeof(buf));
+	return mt_xstrndup(buf, strlen(buf));
+}
+
 /* The processes in display order: a fork tree, roots by (host, start, pid),
  * each child after its parent. */
 static void order_procs(struct mt_view *v, uint32_t *sel, size_t n)
@@ -725,7 +743,8 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 		mt_est_diff(&s->live, &s->alloc, &s->freed);
 		s->live.samples = s->alloc.samples - s->freed.samples;
 		s->label = site_label(v, s->site);
-		s->group = mt_xstrndup(s->label, strlen(s->label));
+		s->group = opt->by_function ? site_group(v, s->site)
+					    : mt_xstrndup(s->label, strlen(s->label));
 		mt_est_sum(&v->total_alloc, &s->alloc);
 		mt_est_sum(&v->total_freed, &s->freed);
 		mt_est_sum(&v->total_xfreed, &s->xfreed);
@@ -770,7 +789,7 @@ void mt_view_build_proc(struct mt_view *v, const struct mt_agg *a,
 				g = &v->groups[v->ngroups++];
 				g->site = s->site;
 				g->group = s->group;
-				g->label = s->label;
+				g->label = s->group;
 				g->size_min = UINT64_MAX;
 			}
 			mt_est_sum(&g->alloc, &s->alloc);
