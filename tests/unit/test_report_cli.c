@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "synth.h"
+
+#include <sys/resource.h>
 
 extern char **environ;
 
@@ -580,6 +583,104 @@ Test(badinput, random_and_mutated_input_never_crashes_it)
 	free(bad);
 	free(good);
 	run_free(&t);
+}
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+#define STR(lit) ((struct mt_shard_str){ lit, sizeof(lit) - 1 })
+
+/* Starts a shard of thread tid of process 77 (policy all). */
+static void mem_shard(struct synth *s, uint64_t tid)
+{
+	static const uint64_t pcs[] = { 0x401234 };
+	struct mt_shard_record r;
+
+	synth_init(s, MT_SHARD_MAJOR, MT_SHARD_MINOR, 0);
+	synth_begin_chunk(s, 0, 1000);
+	memset(&r, 0, sizeof(r));
+	r.kind = MT_REC_HEADER;
+	r.u.header.present = MT_SHARD_H_HOST | MT_SHARD_H_PID | MT_SHARD_H_TID |
+			     MT_SHARD_H_POLICY | MT_SHARD_H_SHARD_SEQ;
+	r.u.header.host = STR("h");
+	r.u.header.pid = 77;
+	r.u.header.tid = tid;
+	r.u.header.policy_name = STR("all");
+	r.u.header.shard_seq = tid;
+	synth_record(s, &r);
+	r.kind = MT_REC_STACK;
+	r.u.stack = (struct mt_shard_stack){ 1, pcs, 1 };
+	synth_record(s, &r);
+}
+
+/* Moves what the shard holds so far to fd (keeps the test's memory low). */
+static void mem_flush(struct synth *s, int fd)
+{
+	cr_assert_eq(write(fd, s->file.data, s->file.size), (ssize_t)s->file.size);
+	msgpack_sbuffer_clear(&s->file);
+}
+
+Test(cli, memory_follows_live_objects_not_the_input_size)
+{
+	/* a producer thread allocates, a consumer thread frees each object
+	 * right after: read shard by shard, every allocation would wait for
+	 * its free; merged by event number, one object is live at a time */
+	enum { PAIRS = 600000, PER_CHUNK = 2000 };
+	struct synth a, b;
+	struct mt_shard_record r;
+	int fa = open(tpath("prod.mts"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int fb = open(tpath("cons.mts"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	mem_shard(&a, 2);
+	mem_shard(&b, 3);
+	memset(&r, 0, sizeof(r));
+	for (uint64_t i = 0; i < PAIRS; i++) {
+		if (i && i % PER_CHUNK == 0) {
+			synth_end_chunk(&a);
+			synth_end_chunk(&b);
+			mem_flush(&a, fa);
+			mem_flush(&b, fb);
+			synth_begin_chunk(&a, 2 * i, 1000 + 10 * i);
+			synth_begin_chunk(&b, 2 * i, 1000 + 10 * i);
+		}
+		r.kind = MT_REC_ALLOC;
+		r.u.alloc = (struct mt_shard_alloc){ 2 * i + 1, 1000 + 10 * i + 1, 0, 64, 0,
+						     1, 0, false };
+		synth_record(&a, &r);
+		r.kind = MT_REC_FREE;
+		r.u.free = (struct mt_shard_free){ 2 * i + 2, 1000 + 10 * i + 2, 0, 2 * i + 1 };
+		synth_record(&b, &r);
+	}
+	synth_end_chunk(&a);
+	synth_end_chunk(&b);
+	mem_flush(&a, fa);
+	mem_flush(&b, fb);
+	synth_destroy(&a);
+	synth_destroy(&b);
+	close(fa);
+	close(fb);
+
+	struct stat st;
+	cr_assert_eq(stat(tpath("prod.mts"), &st), 0);
+	off_t input = st.st_size;
+	cr_assert_eq(stat(tpath("cons.mts"), &st), 0);
+	input += st.st_size;
+
+	const char *argv[] = { MTREPORT, "--no-symbols", "-f", "json", "-j2",
+			       tpath("prod.mts"), tpath("cons.mts"), NULL };
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	int status;
+	struct rusage ru;
+	cr_assert_eq(wait4(pid, &status, 0, &ru), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+	/* the live table would need PAIRS x 40 bytes and more (24 MB here) */
+	cr_assert_lt(ru.ru_maxrss, 16 * 1024, "peak RSS %ld KiB for %ld bytes of input",
+		     ru.ru_maxrss, (long)input);
 }
 
 /* ---- usage ------------------------------------------------------------------------------ */
