@@ -40,7 +40,9 @@ void mt_ingest_problem(struct mt_ingest_ctx *ctx, const char *file,
 	va_end(ap);
 	pthread_mutex_lock(&ctx->lock);
 	if (!ctx->stop) {
-		fprintf(stderr, "mtreport: %s: %s\n", file, text);
+		/* over the progress line, if there is one */
+		fprintf(stderr, "%smtreport: %s: %s\n", ctx->progress ? "\r\033[K" : "",
+			file, text);
 		mt_agg_problem(ctx->agg, file, text);
 		ctx->skipped++;
 		if (ctx->strict)

@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 		    (opt.progress < 0 && isatty(2) && in.bytes >= PROGRESS_MIN_BYTES);
 	if (show && pthread_create(&pth, NULL, progress_main, &pr))
 		show = false;
+	ctx.progress = show;
 	if (!ctx.stop)
 		mt_ingest(&ctx, &in, opt.jobs);
 	if (show) {

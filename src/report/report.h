@@ -599,6 +599,7 @@ struct mt_ingest_ctx {
 	uint64_t skipped;              /* inputs (or parts) skipped (count) */
 	uint64_t readable;             /* inputs that gave anything (count) */
 	volatile uint64_t done_bytes;  /* for the progress indicator */
+	bool progress;                 /* a progress line may be on stderr */
 	pthread_mutex_t lock;
 };
 
