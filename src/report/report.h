@@ -106,8 +106,6 @@ void *mt_otab_get(const struct mt_otab *t, uint64_t key);
 /* Inserts and returns the entry for key (its other bytes zeroed); NULL
  * when the key is there already, or is MT_OTAB_EMPTY. */
 void *mt_otab_add(struct mt_otab *t, uint64_t key);
-/* Starts loading the slot where key would be (a free to come). */
-void mt_otab_prefetch(const struct mt_otab *t, uint64_t key);
 /* Removes the entry (a pointer from get/add, invalid afterwards). */
 void mt_otab_del(struct mt_otab *t, void *entry);
 /* Iteration: the entry at slot i or NULL, for i < cap. */
@@ -125,6 +123,13 @@ void mt_otab_grow(struct mt_otab *t);
 static inline size_t mt_otab_home(uint64_t key, size_t mask)
 {
 	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+}
+
+/* Starts loading the slot where key would be (an event to come). */
+static inline void mt_otab_prefetch(const struct mt_otab *t, uint64_t key)
+{
+	if (t->cap)
+		__builtin_prefetch(t->slots + mt_otab_home(key, t->cap - 1) * t->esize);
 }
 
 static inline uint64_t mt_otab_key(const struct mt_otab *t, size_t i, size_t esize)
@@ -240,7 +245,18 @@ double mt_u128_double(mt_u128 v);
 
 /* jemalloc's size class of a request (4 classes per power of two above
  * 64 bytes; 8, 16, 32, 48, 64 below). */
-uint64_t mt_size_class(uint64_t size);
+static inline uint64_t mt_size_class(uint64_t s)
+{
+	if (s <= 8)
+		return 8;
+	if (s <= 64)
+		return (s + 15) & ~(uint64_t)15;
+	if (s > ((uint64_t)1 << 62))
+		return s; /* beyond any class: itself */
+	unsigned lg = 63u - (unsigned)__builtin_clzll(s - 1); /* 2^lg < s */
+	uint64_t delta = (uint64_t)1 << (lg - 2);
+	return (s + delta - 1) & ~(delta - 1);
+}
 
 /* Lifetime buckets: < 1 us, < 10 us, ..., < 100 s, >= 100 s. */
 #define MT_LIFE_BUCKETS 10

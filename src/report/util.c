@@ -166,12 +166,6 @@ void *mt_otab_get(const struct mt_otab *t, uint64_t key)
 	return mt_otab_get_k(t, key, t->esize);
 }
 
-void mt_otab_prefetch(const struct mt_otab *t, uint64_t key)
-{
-	if (t->cap)
-		__builtin_prefetch(t->slots + mt_otab_home(key, t->cap - 1) * t->esize);
-}
-
 void mt_otab_grow(struct mt_otab *t)
 {
 	struct mt_otab n;
@@ -302,19 +296,6 @@ double mt_est_bytes(const struct mt_est *e)
 double mt_est_bytes_ci(const struct mt_est *e)
 {
 	return 1.96 * sqrt(mt_u128_double(e->vb));
-}
-
-uint64_t mt_size_class(uint64_t s)
-{
-	if (s <= 8)
-		return 8;
-	if (s <= 64)
-		return (s + 15) & ~(uint64_t)15;
-	if (s > ((uint64_t)1 << 62))
-		return s; /* beyond any class: itself */
-	unsigned lg = 63u - (unsigned)__builtin_clzll(s - 1); /* 2^lg < s */
-	uint64_t delta = (uint64_t)1 << (lg - 2);
-	return (s + delta - 1) & ~(delta - 1);
 }
 
 unsigned mt_life_bucket(uint64_t ns)
