@@ -104,6 +104,9 @@ bool mt_backend_tracked(const void *p);
 /* fork(2) child handler of the tracked range. */
 void mt_backend_tracked_fork_child(void);
 
+/* The tracked arena's index, -1 before initialisation. */
+int mt_backend_tracked_arena(void);
+
 /* Start of the tracked range (0 before initialisation). */
 uintptr_t mt_backend_tracked_base(void);
 

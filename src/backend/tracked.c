@@ -29,6 +29,7 @@ uintptr_t mt_tracked_limit = 1; /* until the range exists, only NULL */
 static uintptr_t base, end;     /* the range we may grow into */
 static _Atomic uintptr_t next;  /* [base, next) is mapped, by us, for jemalloc */
 static int arena_flag;          /* MALLOCX_ARENA of the tracked arena */
+static int arena_index = -1;    /* its index */
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Maps [at, at + size) read-write exactly there, or fails.  A plain hint
@@ -196,6 +197,7 @@ int mt_backend_tracked_init(void)
 		return -err;
 	}
 	arena_flag = MALLOCX_ARENA(arena);
+	arena_index = (int)arena;
 	__atomic_store_n(&mt_tracked_limit, end, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -204,6 +206,11 @@ bool mt_backend_tracked(const void *p)
 {
 	return (uintptr_t)p >= base &&
 	       (uintptr_t)p < atomic_load_explicit(&next, memory_order_acquire);
+}
+
+int mt_backend_tracked_arena(void)
+{
+	return arena_index;
 }
 
 uintptr_t mt_backend_tracked_base(void)

@@ -243,12 +243,13 @@ double mt_est_bytes(const struct mt_est *e);
 double mt_est_bytes_ci(const struct mt_est *e);
 double mt_u128_double(mt_u128 v);
 
-/* jemalloc's size class of a request (4 classes per power of two above
- * 64 bytes; 8, 16, 32, 48, 64 below). */
+/* The size class libmtalloc's jemalloc serves a request from (4 classes
+ * per power of two above 64 bytes; 16, 32, 48, 64 below: libmtalloc maps
+ * requests of 0..8 bytes to the 16-byte class for 16-byte alignment). */
 static inline uint64_t mt_size_class(uint64_t s)
 {
-	if (s <= 8)
-		return 8;
+	if (s <= 16)
+		return 16;
 	if (s <= 64)
 		return (s + 15) & ~(uint64_t)15;
 	if (s > ((uint64_t)1 << 62))

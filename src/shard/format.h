@@ -134,7 +134,7 @@ enum mt_rec_kind {
 #define MT_KEY_SEED "seed"            /* uint */
 #define MT_KEY_DEPTH "stack_depth"    /* uint: frames at most */
 #define MT_KEY_UNWIND "unwind"        /* str: libunwind | fp */
-#define MT_KEY_SHARD_SEQ "shard"      /* uint: shards this process opened before */
+#define MT_KEY_SHARD_SEQ "shard"      /* uint: this shard's number in its process (0, 1, ...) */
 /* tiered parameters: */
 #define MT_KEY_LARGE "large"          /* uint: bytes; >= is always sampled */
 #define MT_KEY_MEDIUM "medium"        /* uint: bytes; >= uses medium_rate */

@@ -118,7 +118,7 @@ struct mt_shard_header {
 	uint64_t seed;
 	uint64_t stack_depth;             /* frames at most */
 	struct mt_shard_str unwind;       /* "libunwind" | "fp" */
-	uint64_t shard_seq;               /* shards the process opened before */
+	uint64_t shard_seq;               /* this shard's number in its process */
 	uint64_t addr_base;               /* base of the addr fields */
 	uint64_t buffer;                  /* bytes: the writer's chunk buffer */
 	uint64_t fork_seq;                /* child of a fork: the seq counter then */

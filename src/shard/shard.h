@@ -44,6 +44,7 @@ struct mt_shard_writer {
 	unsigned char *buf;      /* file header room + chunk header + payload */
 	size_t cap;              /* bytes of buf */
 	size_t len;              /* bytes used in buf, headers included */
+	uint32_t shard_no;       /* this shard's number in the process */
 	uint32_t chunk_seq;      /* number of the chunk being filled */
 	uint32_t chunk_records;  /* records in it (count) */
 	uint64_t seq_last;       /* last seq written (delta base) */

@@ -161,7 +161,7 @@ static void put_header(struct mt_shard_writer *w)
 	put_kv_uint(pk, MT_KEY_SEED, c->seed);
 	put_kv_uint(pk, MT_KEY_DEPTH, c->stack_depth);
 	put_kv_str(pk, MT_KEY_UNWIND, c->unwind == MT_UNWIND_FP ? "fp" : "libunwind", 16);
-	put_kv_uint(pk, MT_KEY_SHARD_SEQ, __atomic_load_n(&file_counter, __ATOMIC_RELAXED));
+	put_kv_uint(pk, MT_KEY_SHARD_SEQ, w->shard_no);
 	put_kv_uint(pk, MT_KEY_ADDR_BASE, p->addr_base);
 	put_kv_uint(pk, MT_KEY_BUFFER, w->cap);
 	if (p->fork_seq)
@@ -220,6 +220,7 @@ bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid)
 	w->cap = cap;
 	w->len = HDR;
 	w->tid = tid;
+	w->shard_no = __atomic_fetch_add(&file_counter, 1, __ATOMIC_RELAXED);
 	w->chunk_seq = 0;
 	w->created = false;
 	w->modules_written = 0;
@@ -526,7 +527,9 @@ static int open_shard(struct mt_shard_writer *w)
 		if (err)
 			return err;
 	}
-	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The directory itself is not followed if it is a link (one planted
+	 * under the name the user gave, say): ELOOP, and nothing is written. */
+	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
 	if (w->created) {
@@ -535,9 +538,16 @@ static int open_shard(struct mt_shard_writer *w)
 		goto out_close;
 	}
 	for (int tries = 0; tries < 1000; tries++) {
-		uint32_t k = __atomic_fetch_add(&file_counter, 1, __ATOMIC_RELAXED);
-		mt_fmt(w->name, sizeof(w->name), "%s.%u.%u.%u%s", p->exe_base,
-		       p->pid, w->tid, k, MT_SHARD_SUFFIX);
+		/* <exe>.<pid>.<tid>.<shard>.mts; a stale file of an earlier
+		 * process with the same pid gets a -N suffix after ours. */
+		if (tries == 0)
+			mt_fmt(w->name, sizeof(w->name), "%s.%u.%u.%u%s",
+			       p->exe_base, p->pid, w->tid, w->shard_no,
+			       MT_SHARD_SUFFIX);
+		else
+			mt_fmt(w->name, sizeof(w->name), "%s.%u.%u.%u-%d%s",
+			       p->exe_base, p->pid, w->tid, w->shard_no, tries,
+			       MT_SHARD_SUFFIX);
 		/* Never follow a link, never reuse a file: a name planted in
 		 * the directory is skipped, not written through. */
 		fd = openat(dfd, w->name,

@@ -25,6 +25,26 @@ struct obj {
 _Static_assert(sizeof(struct obj) == 32, "header keeps 16-byte alignment");
 
 static uint64_t seq_counter;   /* process-wide event number (atomic) */
+
+/* Sampled allocations per size class (count, atomic), indexed by class:
+ * 16, 32, 48, 64, then four classes per power of two. */
+#define CLASSES 240
+static uint64_t class_req[CLASSES];
+
+static unsigned class_index(uint64_t c)
+{
+	if (c <= 64)
+		return c <= 16 ? 0 : (unsigned)(c / 16 - 1);
+	unsigned lg = 63u - (unsigned)__builtin_clzll(c - 1); /* 2^lg < c */
+	uint64_t k = (c - ((uint64_t)1 << lg)) >> (lg - 2);   /* 1..4 */
+	unsigned i = 4 + (lg - 6) * 4 + (unsigned)(k - 1);
+	return i < CLASSES ? i : CLASSES - 1;
+}
+
+uint64_t mt_track_class_requests(uint64_t class_size)
+{
+	return __atomic_load_n(&class_req[class_index(class_size)], __ATOMIC_RELAXED);
+}
 static uint64_t live_estimate; /* bytes (atomic) */
 
 /* The calling thread's explicit tcache for sampled objects, or -1. */
@@ -84,6 +104,8 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 	o->offset = (uint32_t)room;
 	o->magic = OBJ_MAGIC;
 	__atomic_add_fetch(&live_estimate, o->wbytes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&class_req[class_index(mtje_nallocx(n ? n : 1, 0))], 1,
+			   __ATOMIC_RELAXED);
 
 	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth);
 	size_t usable = mt_backend_tracked_usable(base) - room;

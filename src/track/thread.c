@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -42,6 +43,7 @@ struct mt_reg {
 	struct mt_tls *t;
 	uint64_t stamp;   /* t->stamp at registration */
 	pid_t tid;        /* kernel thread id */
+	const char *pd;   /* the thread's pthread_t (glibc's descriptor) */
 	struct mt_reg *next, *prev;
 };
 
@@ -65,6 +67,28 @@ static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
 
+/* Offset of the kernel tid inside glibc's thread descriptor, which the
+ * kernel clears when the thread has exited (CLONE_CHILD_CLEARTID: that is
+ * what pthread_join waits for); -1 if not found.  Found by looking for the
+ * calling thread's tid in its descriptor, and checked again in every
+ * thread that registers. */
+static long tid_offset = -1;
+
+static void find_tid_offset(void)
+{
+	const char *pd = (const char *)pthread_self();
+	pid_t me = gettid();
+
+	for (long off = 0; off < 2048; off += sizeof(pid_t)) {
+		pid_t v;
+		memcpy(&v, pd + off, sizeof(v));
+		if (v == me) {
+			tid_offset = off;
+			return;
+		}
+	}
+}
+
 static void read_file(const char *path, char *buf, size_t size, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -79,23 +103,33 @@ static void read_file(const char *path, char *buf, size_t size, size_t *len)
 	*len = n;
 }
 
-/* Expands %p (pid) and %% in the configured directory. */
-static void expand_dir(char *out, size_t size, const char *in, uint32_t pid)
+/* Expands %p (pid) and %% in the configured directory; false (and an
+ * empty result) when the expansion does not fit: a cut path could end in
+ * "..", or anywhere else the user did not ask for. */
+static bool expand_dir(char *out, size_t size, const char *in, uint32_t pid)
 {
 	size_t n = 0;
 
-	for (const char *s = in; *s && n + 1 < size; s++) {
+	for (const char *s = in; *s; s++) {
+		char num[16];
+		const char *piece = s;
+		size_t len = 1;
 		if (s[0] == '%' && s[1] == 'p') {
-			n += mt_fmt(out + n, size - n, "%u", pid);
+			len = mt_fmt(num, sizeof(num), "%u", pid);
+			piece = num;
 			s++;
 		} else if (s[0] == '%' && s[1] == '%') {
-			out[n++] = '%';
 			s++;
-		} else {
-			out[n++] = *s;
 		}
+		if (n + len >= size) {
+			out[0] = '\0';
+			return false;
+		}
+		memcpy(out + n, piece, len);
+		n += len;
 	}
 	out[n] = '\0';
+	return true;
 }
 
 static void fill_process(void)
@@ -122,7 +156,11 @@ static void fill_process(void)
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	p->start_real_ns = (uint64_t)real.tv_sec * 1000000000u + (uint64_t)real.tv_nsec;
 	p->start_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
-	expand_dir(p->dir, sizeof(p->dir), conf.dir, p->pid);
+	if (!expand_dir(p->dir, sizeof(p->dir), conf.dir, p->pid) && tracking) {
+		mt_log("dir:%s is too long once %%p is expanded; tracking is off",
+		       conf.dir);
+		tracking = false;
+	}
 }
 
 static void process_init(void)
@@ -135,7 +173,13 @@ static void process_init(void)
 	if (&mtalloc_conf && mtalloc_conf)
 		mt_conf_parse(&conf, mtalloc_conf, "mtalloc_conf");
 	mt_conf_parse(&conf, secure_getenv("MTALLOC"), "MTALLOC");
+	/* A set-user-ID or set-group-ID program writes no shards (they would
+	 * be its owner's, in a directory its caller chose) unless the program
+	 * itself compiled options in. */
+	if (getauxval(AT_SECURE) && !(&mtalloc_conf && mtalloc_conf))
+		conf.off = true;
 	mt_backend_init(&conf);
+	find_tid_offset();
 	if (!aligned)
 		mt_log("this jemalloc's size classes are not the expected ones: "
 		       "blocks of 8 bytes or less are aligned to 8 only");
@@ -233,6 +277,13 @@ static void reg_insert(struct mt_tls *t)
 		return;
 	r->t = t;
 	r->tid = (pid_t)t->tid;
+	r->pd = (const char *)pthread_self();
+	if (tid_offset >= 0) {
+		pid_t v;
+		memcpy(&v, r->pd + tid_offset, sizeof(v));
+		if (v != r->tid)
+			tid_offset = -1; /* not glibc's layout after all */
+	}
 	pthread_mutex_lock(&reg_lock);
 	t->stamp = r->stamp = ++stamp_counter;
 	r->prev = NULL;
@@ -277,8 +328,12 @@ static void retire_dead(void)
 	for (struct mt_reg *r = reg_head, *next; r; r = next) {
 		struct mt_tls copy;
 		next = r->next;
-		if (r->t == &mt_tls || syscall(SYS_tgkill, pid, r->tid, 0) == 0 ||
-		    errno != ESRCH)
+		pid_t v = 0;
+		bool gone = tid_offset >= 0 &&
+			    (!safe_copy(&v, r->pd + tid_offset, sizeof(v)) || v != r->tid);
+		if (r->t == &mt_tls)
+			continue;
+		if (!gone && (syscall(SYS_tgkill, pid, r->tid, 0) == 0 || errno != ESRCH))
 			continue;
 		if (safe_copy(&copy, r->t, sizeof(copy)) && copy.stamp == r->stamp) {
 			copy.je_allocated = copy.je_deallocated = NULL; /* gone */
@@ -351,14 +406,36 @@ void mt_thread_timeline_tick(struct mt_shard_writer *w)
 		put_timeline(w);
 }
 
-/* Per-size-class request counts of the whole process. */
+/* Requests of one jemalloc size class; -1 if it cannot be read. */
+static int64_t class_requests(unsigned arena, bool bin, unsigned j)
+{
+	char name[96];
+	uint64_t req = 0;
+	size_t len = sizeof(req);
+
+	mt_fmt(name, sizeof(name),
+	       bin ? "stats.arenas.%u.bins.%u.nrequests"
+		   : "stats.arenas.%u.lextents.%u.nrequests", arena, j);
+	return mtje_mallctl(name, &req, &len, NULL, 0) ? -1 : (int64_t)req;
+}
+
+/* Per-size-class request counts of the whole process: jemalloc's, less
+ * what its tracked arena served (sampled objects sit behind a header, one
+ * class up), plus the sampled allocations by the class their size asks
+ * for.  The calling thread's cache is flushed first; other threads'
+ * requests reach jemalloc's counters at their own cache flushes and exits. */
 static void put_classes(struct mt_shard_writer *w)
 {
 	uint64_t sizes[256], reqs[256];
 	unsigned nbins = 0, nlextents = 0, n = 0;
+	int tracked = mt_backend_tracked_arena();
 	size_t len = sizeof(unsigned);
+	uint64_t epoch = 1;
+	size_t elen = sizeof(epoch);
 	char name[96];
 
+	mtje_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	mtje_mallctl("epoch", &epoch, &elen, &epoch, sizeof(epoch));
 	if (mtje_mallctl("arenas.nbins", &nbins, &len, NULL, 0) ||
 	    mtje_mallctl("arenas.nlextents", &nlextents, &len, NULL, 0))
 		return;
@@ -366,18 +443,19 @@ static void put_classes(struct mt_shard_writer *w)
 		bool bin = i < nbins;
 		unsigned j = bin ? i : i - nbins;
 		size_t size = 0, slen = sizeof(size);
-		uint64_t req = 0;
-		size_t rlen = sizeof(req);
 		mt_fmt(name, sizeof(name), bin ? "arenas.bin.%u.size" : "arenas.lextent.%u.size", j);
 		if (mtje_mallctl(name, &size, &slen, NULL, 0))
 			continue;
-		mt_fmt(name, sizeof(name),
-		       bin ? "stats.arenas.4096.bins.%u.nrequests"
-			   : "stats.arenas.4096.lextents.%u.nrequests", j);
-		if (mtje_mallctl(name, &req, &rlen, NULL, 0) || !req)
+		int64_t all = class_requests(4096, bin, j); /* MALLCTL_ARENAS_ALL */
+		int64_t in_tracked = tracked >= 0 ? class_requests((unsigned)tracked, bin, j) : 0;
+		if (all < 0)
+			continue;
+		int64_t req = all - (in_tracked > 0 ? in_tracked : 0) +
+			      (int64_t)mt_track_class_requests(size);
+		if (req <= 0)
 			continue;
 		sizes[n] = size;
-		reqs[n++] = req;
+		reqs[n++] = (uint64_t)req;
 	}
 	mt_shard_put_classes(w, sizes, reqs, n);
 }
@@ -631,8 +709,17 @@ static void fork_child(void)
 	mt_shard_proc.pid = (uint32_t)getpid();
 	mt_shard_proc.ppid = (uint32_t)getppid();
 	mt_shard_proc.fork_seq = mt_track_seq_now();
-	expand_dir(mt_shard_proc.dir, sizeof(mt_shard_proc.dir), conf.dir,
-		   mt_shard_proc.pid);
+	{
+		/* The child's own life starts at the fork. */
+		struct timespec real, mono;
+		clock_gettime(CLOCK_REALTIME, &real);
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		mt_shard_proc.start_real_ns = (uint64_t)real.tv_sec * 1000000000u + (uint64_t)real.tv_nsec;
+		mt_shard_proc.start_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	}
+	if (!expand_dir(mt_shard_proc.dir, sizeof(mt_shard_proc.dir), conf.dir,
+			mt_shard_proc.pid))
+		tracking = false;
 	self->guard--;
 }
 

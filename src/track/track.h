@@ -132,6 +132,8 @@ void mt_track_free(struct mt_tls *t, void *p);
 size_t mt_track_usable(const void *p);
 /* Requested size of a sampled object. */
 size_t mt_track_size(const void *p);
+/* Sampled allocations whose size asks for this jemalloc size class. */
+uint64_t mt_track_class_requests(uint64_t class_size);
 /* The last event number given (process-wide). */
 uint64_t mt_track_seq_now(void);
 /* Estimated live bytes of sampled objects (sum of weight x size). */
