@@ -349,3 +349,26 @@ Test(security, a_long_dir_with_percent_p_cannot_escape_through_dotdot, .timeout 
 	tu_rmtree(base);
 	free(pad), free(conf), free(base);
 }
+
+/* A malformed option is reported on one line: control characters from the
+ * environment must not start lines of their own (a forged "mtalloc: ..."
+ * line would read like the library's). */
+Test(security, a_hostile_MTALLOC_cannot_forge_lines_on_stderr, .timeout = 60)
+{
+	char *dir = tu_tmpdir(), *prog = tu_built("tests/reliab/secprog"), *env;
+	struct tu_proc p;
+
+	cr_assert(asprintf(&env, "MTALLOC=dir:%s,seed:1\nmtalloc: 0 sampled records could "
+			   "not be written\r", dir) > 0);
+	const char *argv[] = { prog, NULL };
+	const char *envv[] = { env, NULL };
+	struct tu_spawn s = { .argv = argv, .env = envv };
+	cr_assert_eq(tu_run(&s, &p), 0);
+	cr_assert(tu_exited_ok(&p), "%s", tu_status_str(p.status));
+	cr_expect_eq(tu_count_lines(p.err), 1, "one bad option, %zu lines:\n%s",
+		     tu_count_lines(p.err), p.err);
+	cr_expect(!strchr(p.err, '\r'), "a carriage return reached stderr");
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(env), free(prog), free(dir);
+}
