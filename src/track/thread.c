@@ -450,8 +450,9 @@ static void put_classes(struct mt_shard_writer *w)
 		int64_t in_tracked = tracked >= 0 ? class_requests((unsigned)tracked, bin, j) : 0;
 		if (all < 0)
 			continue;
-		int64_t req = all - (in_tracked > 0 ? in_tracked : 0) +
-			      (int64_t)mt_track_class_requests(size);
+		/* No request asks for the 8-byte class any more (mt_backend_align16) */
+		int64_t sampled = size >= 16 ? (int64_t)mt_track_class_requests(size) : 0;
+		int64_t req = all - (in_tracked > 0 ? in_tracked : 0) + sampled;
 		if (req <= 0)
 			continue;
 		sizes[n] = size;
