@@ -12,7 +12,10 @@
  *     allocates an array's slots from the count the input claims, only ever
  *     sees records whose counts are backed by bytes.  msgpack-c then
  *     unpacks the record into r->zone and typed getters turn the objects
- *     into struct mt_shard_record.  Nothing recurses on the input. */
+ *     into struct mt_shard_record.  Nothing recurses on the input.
+ *     ALLOC and FREE records of the writer's usual shape, nearly all of a
+ *     shard, take a fast path first (decode_fast) that reads them straight
+ *     from the bytes and leaves anything unusual to the general path. */
 #include "config.h"
 
 #include <errno.h>
@@ -914,6 +917,19 @@ static bool known_kind(uint64_t kind)
 	return kind >= MT_REC_HEADER && kind <= MT_REC_CLASSES;
 }
 
+#define USIZE(k, m) [k] = sizeof(((struct mt_shard_record *)0)->u.m)
+/* Bytes of the union member of each kind. */
+static const size_t union_size[] = {
+	USIZE(MT_REC_HEADER, header), USIZE(MT_REC_MODULE, module),
+	USIZE(MT_REC_STACK, stack), USIZE(MT_REC_ALLOC, alloc),
+	USIZE(MT_REC_FREE, free), USIZE(MT_REC_TOTALS, totals),
+	USIZE(MT_REC_CLASSES, classes), USIZE(MT_REC_TIMELINE, timeline),
+	USIZE(MT_REC_MARK, mark), USIZE(MT_REC_THREAD_NAME, thread_name),
+	USIZE(MT_REC_DROPPED, dropped), USIZE(MT_REC_THREAD_EXIT, thread_exit),
+	USIZE(MT_REC_END, end),
+};
+#undef USIZE
+
 /* Decodes the object msgpack-c unpacked for a record of a known kind.
  * 1 when r->rec holds a record for the caller, 0 when the record was
  * consumed (MT_REC_CHUNK), BAD when malformed, or -ENOMEM. */
@@ -925,7 +941,9 @@ static int decode_object(struct mt_shard_reader *r, uint64_t kind,
 	struct mt_shard_record *rec = &r->rec;
 	int rc;
 
-	memset(rec, 0, sizeof(*rec));
+	/* Only what the kind's decoder fills: the header alone is large. */
+	memset(&rec->u, 0, kind < sizeof(union_size) / sizeof(union_size[0]) &&
+			   union_size[kind] ? union_size[kind] : sizeof(rec->u));
 	rec->kind = (enum mt_rec_kind)kind;
 	rec->chunk = r->chunk_seq;
 	rec->chunk_offset = r->chunk_off;
@@ -961,6 +979,138 @@ static int decode_object(struct mt_shard_reader *r, uint64_t kind,
 	return rc ? rc : 1;
 }
 
+/* ---- the fast path: ALLOC and FREE straight from the bytes ------------- */
+
+/* A non-negative integer in any of msgpack's unsigned encodings (positive
+ * fixint, uint8..64) at *p (before end): 0, advancing *p, or -1 for
+ * anything else (which the general path then judges). */
+static inline int fp_uint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	uint8_t b;
+	unsigned w;
+
+	if (p >= end)
+		return -1;
+	b = *p;
+	if (b <= 0x7f) {
+		*v = b;
+		*pp = p + 1;
+		return 0;
+	}
+	if (b < 0xcc || b > 0xcf)
+		return -1;
+	w = 1u << (b - 0xcc);
+	if ((size_t)(end - p) < 1 + w)
+		return -1;
+	switch (w) {
+	case 1: *v = p[1]; break;
+	case 2: *v = be(p + 1, 2); break;
+	case 4: *v = be(p + 1, 4); break;
+	default: *v = be(p + 1, 8); break;
+	}
+	*pp = p + 1 + w;
+	return 0;
+}
+
+/* A d field: any integer, as the uint64_t to add (modulo 2^64). */
+static inline int fp_delta(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	uint8_t b;
+	unsigned w;
+	uint64_t x;
+
+	if (p >= end)
+		return -1;
+	b = *p;
+	if (b >= 0xe0) { /* negative fixint */
+		*v = (uint64_t)(int64_t)(int8_t)b;
+		*pp = p + 1;
+		return 0;
+	}
+	if (b < 0xd0 || b > 0xd3)
+		return fp_uint(pp, end, v);
+	w = 1u << (b - 0xd0);
+	if ((size_t)(end - p) < 1 + w)
+		return -1;
+	x = be(p + 1, w);
+	if (w < 8 && (x >> (8 * w - 1)) & 1)
+		x |= ~(uint64_t)0 << (8 * w); /* sign-extend */
+	*v = x;
+	*pp = p + 1 + w;
+	return 0;
+}
+
+/* Decodes the record at r->buf + r->pos when it is an ALLOC
+ * [4, dseq, dt, addr, size, slack, stack_id (, weight)] or a FREE
+ * [5, dseq, dt, addr, alloc_seq] of the usual shape with both chains based:
+ * a fixarray of 7 or 8 (ALLOC) or 5 (FREE) elements, integer fields in
+ * integer encodings, a float weight that is finite and > 0.  1 when r->rec
+ * holds it (r->pos and the chains advanced), 0 when the general path must
+ * judge it (nothing changed).  The result is what the general path gives. */
+static int decode_fast(struct mt_shard_reader *r)
+{
+	const uint8_t *p = r->buf + r->pos, *end = r->buf + r->len;
+	struct mt_shard_record *rec = &r->rec;
+	uint64_t dseq, dt, addr, v4, v5, v6;
+	uint8_t h;
+
+	if (!r->seq_ok || !r->time_ok || end - p < 6)
+		return 0;
+	h = p[0];
+	if (p[1] == MT_REC_FREE && h == 0x95) {
+		p += 2;
+		if (fp_delta(&p, end, &dseq) || fp_delta(&p, end, &dt) ||
+		    fp_uint(&p, end, &addr) || fp_uint(&p, end, &v4))
+			return 0;
+		rec->kind = MT_REC_FREE;
+		rec->u.free.seq = r->seq_acc += dseq;
+		rec->u.free.time_ns = r->time_acc += dt;
+		rec->u.free.addr = unscale(r, addr);
+		rec->u.free.alloc_seq = v4;
+	} else if (p[1] == MT_REC_ALLOC && (h == 0x97 || h == 0x98)) {
+		double w = 0;
+		p += 2;
+		if (fp_delta(&p, end, &dseq) || fp_delta(&p, end, &dt) ||
+		    fp_uint(&p, end, &addr) || fp_uint(&p, end, &v4) ||
+		    fp_uint(&p, end, &v5) || fp_uint(&p, end, &v6))
+			return 0;
+		if (h == 0x98) {
+			if (p < end && *p == 0xcb && end - p >= 9) {
+				uint64_t bits = be(p + 1, 8);
+				memcpy(&w, &bits, 8);
+				p += 9;
+			} else if (p < end && *p == 0xca && end - p >= 5) {
+				uint32_t bits = (uint32_t)be(p + 1, 4);
+				float f;
+				memcpy(&f, &bits, 4);
+				w = f;
+				p += 5;
+			} else {
+				return 0; /* nil, integers, bad types */
+			}
+			if (!isfinite(w) || !(w > 0))
+				return 0; /* malformed: let the general path count it */
+		}
+		rec->kind = MT_REC_ALLOC;
+		rec->u.alloc.seq = r->seq_acc += dseq;
+		rec->u.alloc.time_ns = r->time_acc += dt;
+		rec->u.alloc.addr = unscale(r, addr);
+		rec->u.alloc.size = v4;
+		rec->u.alloc.slack = v5;
+		rec->u.alloc.stack_id = v6;
+		rec->u.alloc.weight = w;
+		rec->u.alloc.has_weight = h == 0x98;
+	} else {
+		return 0;
+	}
+	rec->chunk = r->chunk_seq;
+	rec->chunk_offset = r->chunk_off;
+	r->pos = (size_t)(p - r->buf);
+	return 1;
+}
+
 /* Takes the record at r->pos.  1 when r->rec holds one for the caller, 0
  * when it was skipped or consumed, or -errno. */
 static int decode_next(struct mt_shard_reader *r)
@@ -972,6 +1122,8 @@ static int decode_next(struct mt_shard_reader *r)
 	uint64_t kind;
 	int rc;
 
+	if (decode_fast(r))
+		return 1;
 	if (mp_scan(p, r->len - r->pos, &ext)) {
 		/* Undecodable: where the next record begins is unknown, so
 		 * the rest of the chunk goes. */
