@@ -20,7 +20,7 @@
 #include "backend/backend.h"
 #include "mtalloc.h"
 
-#define EXIT_FLUSH_WAIT_NS (200u * 1000 * 1000) /* per busy writer */
+#define EXIT_FLUSH_WAIT_NS (1000u * 1000 * 1000) /* per busy writer */
 
 __thread struct mt_tls mt_tls __attribute__((tls_model("initial-exec")));
 
