@@ -27,7 +27,8 @@ static void usage(FILE *f)
 	fputs("usage: mtreport [summary] [OPTIONS] PATH...\n"
 	      "       mtreport merge -o OUT [OPTIONS] PATH...\n"
 	      "PATH: a shard (.mts), an aggregate (.mta), or a directory of them.\n"
-	      "  -f, --format=text|json     output format (text)\n"
+	      "  -f, --format=text|json|collapsed   output format (text)\n"
+	      "      --value=bytes|count|live   a stack's value (collapsed: bytes)\n"
 	      "  -n, --top=N                rows per table (10)\n"
 	      "  -s, --sort=bytes|count|live|leaked   order of the site tables\n"
 	      "  -p, --pid=PID[,PID...]     only these processes\n"
@@ -119,9 +120,10 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	enum { O_NO_SYMBOLS = 256, O_STRICT, O_MERGED, O_PROGRESS, O_NO_PROGRESS,
-	       O_DEBUG_PATH };
+	       O_DEBUG_PATH, O_VALUE };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "value", required_argument, NULL, O_VALUE },
 		{ "top", required_argument, NULL, 'n' },
 		{ "sort", required_argument, NULL, 's' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -168,8 +170,21 @@ int main(int argc, char **argv)
 				opt.format = MT_FMT_TEXT;
 			else if (!strcmp(optarg, "json"))
 				opt.format = MT_FMT_JSON;
+			else if (!strcmp(optarg, "collapsed"))
+				opt.format = MT_FMT_COLLAPSED;
 			else
-				return bad_usage("--format: '%s' is neither text nor json", optarg);
+				return bad_usage("--format: '%s' is not text, json or collapsed",
+						 optarg);
+			break;
+		case O_VALUE:
+			if (!strcmp(optarg, "bytes"))
+				opt.value = MT_VALUE_BYTES;
+			else if (!strcmp(optarg, "count"))
+				opt.value = MT_VALUE_COUNT;
+			else if (!strcmp(optarg, "live"))
+				opt.value = MT_VALUE_LIVE;
+			else
+				return bad_usage("--value: '%s' is not bytes, count or live", optarg);
 			break;
 		case 'n':
 			if (!parse_u64(optarg, &v) || v == 0 || v > 1000000)
@@ -308,6 +323,8 @@ int main(int argc, char **argv)
 	}
 	if (opt.format == MT_FMT_JSON)
 		mt_emit_json(out, vp, nv);
+	else if (opt.format == MT_FMT_COLLAPSED)
+		mt_emit_collapsed(out, vp, nv);
 	else
 		mt_emit_text(out, vp, nv);
 	if (fflush(out) != 0 || ferror(out)) {
