@@ -27,7 +27,7 @@ static void usage(FILE *f)
 	fputs("usage: mtreport [summary] [OPTIONS] PATH...\n"
 	      "       mtreport merge -o OUT [OPTIONS] PATH...\n"
 	      "PATH: a shard (.mts), an aggregate (.mta), or a directory of them.\n"
-	      "  -f, --format=text|json|collapsed   output format (text)\n"
+	      "  -f, --format=text|json|collapsed|pprof   output format (text)\n"
 	      "      --value=bytes|count|live   a stack's value (collapsed: bytes)\n"
 	      "  -n, --top=N                rows per table (10)\n"
 	      "  -s, --sort=bytes|count|live|leaked   order of the site tables\n"
@@ -172,8 +172,10 @@ int main(int argc, char **argv)
 				opt.format = MT_FMT_JSON;
 			else if (!strcmp(optarg, "collapsed"))
 				opt.format = MT_FMT_COLLAPSED;
+			else if (!strcmp(optarg, "pprof"))
+				opt.format = MT_FMT_PPROF;
 			else
-				return bad_usage("--format: '%s' is not text, json or collapsed",
+				return bad_usage("--format: '%s' is not text, json, collapsed or pprof",
 						 optarg);
 			break;
 		case O_VALUE:
@@ -299,7 +301,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	FILE *out = stdout;
-	if (output && !(out = fopen(output, "w"))) {
+	if (output && !(out = fopen(output, opt.format == MT_FMT_PPROF ? "wb" : "w"))) {
 		fprintf(stderr, "mtreport: %s: %s\n", output, strerror(errno));
 		status = 1;
 		goto out;
@@ -325,6 +327,8 @@ int main(int argc, char **argv)
 		mt_emit_json(out, vp, nv);
 	else if (opt.format == MT_FMT_COLLAPSED)
 		mt_emit_collapsed(out, vp, nv);
+	else if (opt.format == MT_FMT_PPROF)
+		mt_emit_pprof(out, vp, nv);
 	else
 		mt_emit_text(out, vp, nv);
 	if (fflush(out) != 0 || ferror(out)) {

@@ -802,6 +802,8 @@ void mt_emit_collapsed(FILE *out, struct mt_view *const *views, size_t n);
 /* A site's frames root first, ';'-separated, functions only where known
  * (malloc'd into *out). */
 void mt_collapsed_stack(const struct mt_view *v, uint32_t site, char **out);
+/* A gzipped pprof profile.proto (emit_pprof.c). */
+void mt_emit_pprof(FILE *out, struct mt_view *const *views, size_t n);
 /* A site's figure for `what`, rounded to an integer. */
 uint64_t mt_site_value(const struct mt_vsite *s, enum mt_value what);
 

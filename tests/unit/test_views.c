@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "json.h"
+#include "pprof_decode.h"
 #include "testutil.h"
 
 static char *tmp;
@@ -151,4 +153,183 @@ Test(collapsed, rejects_an_unknown_value)
 	char *out = mtreport(1, "-f", "collapsed", "--value=weight", d, NULL);
 	free(out);
 	free(d);
+}
+
+/* ---- pprof ------------------------------------------------------------------------ */
+
+TestSuite(pprof, .init = setup, .fini = teardown, .timeout = 120);
+
+static struct json *golden_json(const char *name)
+{
+	char *d = golden_dir(name);
+	char *js = mtreport(0, "--no-symbols", "-f", "json", d, NULL);
+	struct json *j = json_parse(js);
+	cr_assert_not_null(j);
+	free(js);
+	free(d);
+	return j;
+}
+
+static const char *pprof_of(const char *name)
+{
+	static char out[4096];
+	char *d = golden_dir(name);
+	char *o = tu_path(tmp, "p.pb.gz");
+	snprintf(out, sizeof(out), "%s", o);
+	free(mtreport(0, "--no-symbols", "-f", "pprof", "-o", out, d, NULL));
+	free(o);
+	free(d);
+	return out;
+}
+
+static const char *const pp_types[4][3] = {
+	{ "alloc_objects", "count", "totals.sampled.allocs.value" },
+	{ "alloc_space", "bytes", "totals.sampled.bytes.value" },
+	{ "inuse_objects", "count", "totals.sampled.live_objects.value" },
+	{ "inuse_space", "bytes", "totals.sampled.live_bytes.value" },
+};
+
+static void pprof_structure(const char *name)
+{
+	size_t len;
+	char *data = tu_read_file(pprof_of(name), &len);
+	cr_assert_not_null(data);
+	struct pp_profile p;
+	char err[128];
+	cr_assert_eq(pp_decode(data, len, &p, err, sizeof(err)), 0, "%s: %s", name, err);
+	cr_assert_gt(p.nstr, 0);
+	cr_assert_str_eq(p.str[0], "", "string_table[0] is not empty");
+	cr_assert_eq(p.ntypes, 4);
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_str_eq(pp_str(&p, p.type[i]), pp_types[i][0]);
+		cr_assert_str_eq(pp_str(&p, p.unit[i]), pp_types[i][1]);
+	}
+	cr_assert_str_eq(pp_str(&p, p.default_sample_type), "alloc_space");
+	cr_assert_str_eq(pp_str(&p, p.period_type), "space");
+	cr_assert_str_eq(pp_str(&p, p.period_unit), "bytes");
+	cr_assert_gt(p.period, 0);
+	cr_assert_gt(p.time_nanos, 0);
+
+	/* every reference resolves */
+	for (size_t i = 0; i < p.nloc; i++) {
+		cr_assert_eq(p.loc[i].id, i + 1, "location ids are 1..n");
+		cr_assert_gt(p.loc[i].nline, 0);
+		for (size_t k = 0; k < p.loc[i].nline; k++) {
+			uint64_t f = p.loc[i].function_id[k];
+			cr_assert(f >= 1 && f <= p.nfn, "function %" PRIu64, f);
+			cr_assert_eq(p.fn[f - 1].id, f);
+			cr_assert_not_null(pp_str(&p, p.fn[f - 1].name));
+		}
+		if (p.loc[i].mapping_id) {
+			bool found = false;
+			for (size_t m = 0; m < p.nmap; m++)
+				if (p.map[m].id == p.loc[i].mapping_id) {
+					found = true;
+					cr_assert(p.loc[i].address >= p.map[m].start &&
+						  p.loc[i].address < p.map[m].limit);
+					cr_assert_not_null(pp_str(&p, p.map[m].filename));
+				}
+			cr_assert(found, "mapping %" PRIu64, p.loc[i].mapping_id);
+		}
+	}
+	double sum[4] = { 0 };
+	for (size_t i = 0; i < p.nsample; i++) {
+		const struct pp_sample *s = &p.sample[i];
+		cr_assert_eq(s->nval, 4);
+		cr_assert_gt(s->nloc, 0);
+		for (size_t k = 0; k < s->nloc; k++)
+			cr_assert(s->loc[k] >= 1 && s->loc[k] <= p.nloc);
+		for (size_t k = 0; k < 4; k++)
+			sum[k] += (double)s->val[k];
+		int have = 0;
+		for (size_t k = 0; k < s->nlabel; k++) {
+			const char *key = pp_str(&p, s->label[k].key);
+			cr_assert_not_null(key);
+			if (!strcmp(key, "pid") || !strcmp(key, "tid"))
+				have += s->label[k].num > 0;
+			else if (!strcmp(key, "thread"))
+				have += pp_str(&p, s->label[k].str) != NULL;
+		}
+		cr_assert_eq(have, 3, "labels pid, tid and thread");
+	}
+	struct json *j = golden_json(name);
+	for (size_t k = 0; k < 4; k++) {
+		double want = json_num(j, pp_types[k][2]);
+		cr_assert_leq(fabs(sum[k] - want), 0.5 * (double)p.nsample + 0.5,
+			      "%s %s: pprof %.0f, JSON %.3f", name, pp_types[k][0], sum[k], want);
+	}
+	json_free(j);
+	pp_free(&p);
+	free(data);
+}
+
+Test(pprof, decodes_with_totals_equal_to_the_json_reports)
+{
+	pprof_structure("trace-all");
+	pprof_structure("trace-fork");
+	pprof_structure("wordfreq");
+	pprof_structure("trace-sites");
+}
+
+/* "Total samples = 5627392B" in go tool pprof -top's output. */
+static double go_total(const char *file, const char *index)
+{
+	char si[64];
+	snprintf(si, sizeof(si), "-sample_index=%s", index);
+	char *home = tu_path(tmp, "home"), *cache = tu_path(tmp, "gocache");
+	char e1[4200], e2[4200];
+	snprintf(e1, sizeof(e1), "HOME=%s", home);
+	snprintf(e2, sizeof(e2), "GOCACHE=%s", cache);
+	const char *env[] = { e1, e2, "PPROF_TMPDIR", NULL };
+	const char *argv[] = { "go", "tool", "pprof", "-symbolize=none", "-top", "-unit=B",
+			       si, file, NULL };
+	struct tu_spawn sp = { .argv = argv, .env = env };
+	struct tu_proc pr;
+	cr_assert_eq(tu_run(&sp, &pr), 0);
+	cr_assert(tu_exited_ok(&pr), "go tool pprof: %s: %s", tu_status_str(pr.status), pr.err);
+	const char *t = strstr(pr.out, "Total samples = ");
+	cr_assert_not_null(t, "no total in: %s", pr.out);
+	double v = strtod(t + 16, NULL);
+	tu_proc_free(&pr);
+	free(home);
+	free(cache);
+	return v;
+}
+
+Test(pprof, go_tool_pprof_reads_it_with_the_same_totals)
+{
+	if (!tu_have_program("go")) {
+		cr_skip_test("go is not installed (Debian golang-go): go tool pprof not tried");
+		return;
+	}
+	const char *names[] = { "trace-all", "wordfreq" };
+	for (size_t n = 0; n < 2; n++) {
+		const char *f = pprof_of(names[n]);
+		struct json *j = golden_json(names[n]);
+		for (size_t k = 0; k < 4; k++) {
+			double got = go_total(f, pp_types[k][0]);
+			double want = json_num(j, pp_types[k][2]);
+			/* pprof prints 4 significant figures for large totals */
+			cr_assert_leq(fabs(got - want), fmax(0.001 * want, 1.0) + 500,
+				      "%s %s: go tool pprof %.0f, JSON %.3f", names[n],
+				      pp_types[k][0], got, want);
+		}
+		json_free(j);
+		/* -traces: every sample with its thread label */
+		char *home = tu_path(tmp, "home"), *cache = tu_path(tmp, "gocache");
+		char e1[4200], e2[4200];
+		snprintf(e1, sizeof(e1), "HOME=%s", home);
+		snprintf(e2, sizeof(e2), "GOCACHE=%s", cache);
+		const char *env[] = { e1, e2, NULL };
+		const char *argv[] = { "go", "tool", "pprof", "-symbolize=none", "-traces", f, NULL };
+		struct tu_spawn sp = { .argv = argv, .env = env };
+		struct tu_proc pr;
+		cr_assert_eq(tu_run(&sp, &pr), 0);
+		cr_assert(tu_exited_ok(&pr), "go tool pprof -traces: %s", pr.err);
+		cr_assert_not_null(strstr(pr.out, "thread:"), "%s", pr.out);
+		cr_assert_not_null(strstr(pr.out, "pid:"));
+		tu_proc_free(&pr);
+		free(home);
+		free(cache);
+	}
 }
