@@ -804,6 +804,12 @@ void mt_emit_collapsed(FILE *out, struct mt_view *const *views, size_t n);
 void mt_collapsed_stack(const struct mt_view *v, uint32_t site, char **out);
 /* A gzipped pprof profile.proto (emit_pprof.c). */
 void mt_emit_pprof(FILE *out, struct mt_view *const *views, size_t n);
+/* mtreport diff (diff.c): per stack and in total, what grew or shrank
+ * from base to new, as text or JSON (new->opt->format).  true when a total
+ * (bytes, allocations, live bytes) grew by more than fail_pct percent
+ * (fail_pct < 0: never). */
+bool mt_diff(FILE *out, const struct mt_view *base, const struct mt_view *new_,
+	     const char *base_name, const char *new_name, double fail_pct);
 /* A site's figure for `what`, rounded to an integer. */
 uint64_t mt_site_value(const struct mt_vsite *s, enum mt_value what);
 

@@ -333,3 +333,88 @@ Test(pprof, go_tool_pprof_reads_it_with_the_same_totals)
 		free(cache);
 	}
 }
+
+/* ---- diff ------------------------------------------------------------------------- */
+
+TestSuite(diff, .init = setup, .fini = teardown, .timeout = 120);
+
+static char *diffprog_run(const char *sub, const char *arg)
+{
+	char *d = tu_path(tmp, sub);
+	char env[4200];
+	snprintf(env, sizeof(env), "MTALLOC=sample:all,seed:1,dir:%s", d);
+	const char *envv[] = { env, NULL };
+	const char *argv[] = { DIFFPROG, arg, NULL };
+	struct tu_spawn sp = { .argv = argv, .env = envv, .preload = 1 };
+	struct tu_proc p;
+	cr_assert_eq(tu_run(&sp, &p), 0);
+	cr_assert(tu_exited_ok(&p), "diffprog: %s: %s", tu_status_str(p.status), p.err);
+	tu_proc_free(&p);
+	return d;
+}
+
+static int mtreport_status(const char *const *args)
+{
+	const char *argv[16];
+	char *exe = tu_built("mtreport");
+	int n = 0;
+	argv[n++] = exe;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct tu_spawn sp = { .argv = argv };
+	struct tu_proc p;
+	cr_assert_eq(tu_run(&sp, &p), 0);
+	int st = WIFEXITED(p.status) ? WEXITSTATUS(p.status) : 128;
+	tu_proc_free(&p);
+	free(exe);
+	return st;
+}
+
+Test(diff, finds_exactly_the_extra_allocation_site)
+{
+	char *base = diffprog_run("base", "plain");
+	char *nw = diffprog_run("new", "extra");
+	char *js = mtreport(0, "diff", "-f", "json", base, nw, NULL);
+	struct json *j = json_parse(js);
+	cr_assert_not_null(j, "not JSON: %.300s", js);
+	cr_assert_str_eq(json_str(j, "schema"), "mtreport-diff-1");
+	cr_assert_eq(json_num(j, "stacks.new"), 1, "%s", js);
+	cr_assert_eq(json_num(j, "stacks.gone"), 0, "%s", js);
+	cr_assert_eq(json_num(j, "stacks.grew"), 0, "%s", js);
+	cr_assert_eq(json_num(j, "stacks.shrank"), 0, "%s", js);
+	const struct json *s = json_get(j, "sites");
+	cr_assert(s && s->n == 1, "%s", js);
+	cr_assert_str_eq(json_str(j, "sites.0.status"), "new");
+	cr_assert_eq(json_num(j, "sites.0.bytes.delta"), 7 * 12345.0);
+	cr_assert_eq(json_num(j, "sites.0.allocs.delta"), 7);
+	cr_assert_eq(json_num(j, "sites.0.live_bytes.delta"), 7 * 12345.0);
+	cr_assert_eq(json_num(j, "totals.bytes.delta"), 7 * 12345.0);
+	cr_assert_eq(json_num(j, "totals.live_objects.delta"), 7);
+	const char *label = json_str(j, "sites.0.label");
+	cr_assert_not_null(label);
+	if (strncmp(label, "diffprog+", 9)) /* symbolized */
+		cr_assert_not_null(strstr(label, "extra_site"), "label %s", label);
+
+	/* text names it too */
+	char *txt = mtreport(0, "diff", base, nw, NULL);
+	cr_assert_not_null(strstr(txt, "1 new, 0 gone, 0 grew, 0 shrank"), "%s", txt);
+	cr_assert_not_null(strstr(txt, label), "%s", txt);
+
+	/* CI: exit 3 beyond the threshold, 0 within it or with no change */
+	const char *fail[] = { "diff", "--fail-if-growth=1", base, nw, NULL };
+	cr_assert_eq(mtreport_status(fail), 3);
+	const char *pass[] = { "diff", "--fail-if-growth=100000", base, nw, NULL };
+	cr_assert_eq(mtreport_status(pass), 0);
+	const char *same[] = { "diff", "--fail-if-growth=0", base, base, NULL };
+	cr_assert_eq(mtreport_status(same), 0);
+	const char *shrink[] = { "diff", "--fail-if-growth=0", nw, base, NULL };
+	cr_assert_eq(mtreport_status(shrink), 0);
+	const char *bad[] = { "diff", base, NULL };
+	cr_assert_eq(mtreport_status(bad), 1);
+	free(txt);
+	json_free(j);
+	free(js);
+	free(base);
+	free(nw);
+}
