@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	      "       mtreport merge -o OUT [OPTIONS] PATH...\n"
 	      "       mtreport diff [OPTIONS] BASE NEW\n"
 	      "PATH: a shard (.mts), an aggregate (.mta), or a directory of them.\n"
-	      "  -f, --format=text|json|collapsed|pprof   output format (text)\n"
+	      "  -f, --format=text|json|collapsed|pprof|html   output format (text)\n"
 	      "      --value=bytes|count|live   a stack's value (collapsed: bytes)\n"
 	      "  -n, --top=N                rows per table (10)\n"
 	      "  -s, --sort=bytes|count|live|leaked   order of the site tables\n"
@@ -261,8 +261,10 @@ int main(int argc, char **argv)
 				opt.format = MT_FMT_COLLAPSED;
 			else if (!strcmp(optarg, "pprof"))
 				opt.format = MT_FMT_PPROF;
+			else if (!strcmp(optarg, "html"))
+				opt.format = MT_FMT_HTML;
 			else
-				return bad_usage("--format: '%s' is not text, json, collapsed or pprof",
+				return bad_usage("--format: '%s' is not text, json, collapsed, pprof or html",
 						 optarg);
 			break;
 		case O_VALUE:
@@ -404,6 +406,8 @@ int main(int argc, char **argv)
 		mt_emit_collapsed(out, vp, nv);
 	else if (opt.format == MT_FMT_PPROF)
 		mt_emit_pprof(out, vp, nv);
+	else if (opt.format == MT_FMT_HTML)
+		mt_emit_html(out, vp, nv);
 	else
 		mt_emit_text(out, vp, nv);
 	if (fflush(out) != 0 || ferror(out)) {

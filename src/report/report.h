@@ -810,6 +810,8 @@ void mt_emit_pprof(FILE *out, struct mt_view *const *views, size_t n);
  * (fail_pct < 0: never). */
 bool mt_diff(FILE *out, const struct mt_view *base, const struct mt_view *new_,
 	     const char *base_name, const char *new_name, double fail_pct);
+/* The HTML report (emit_html.c): one self-contained file. */
+void mt_emit_html(FILE *out, struct mt_view *const *views, size_t n);
 /* A site's figure for `what`, rounded to an integer. */
 uint64_t mt_site_value(const struct mt_vsite *s, enum mt_value what);
 

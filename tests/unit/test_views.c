@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "json.h"
@@ -417,4 +418,187 @@ Test(diff, finds_exactly_the_extra_allocation_site)
 	free(js);
 	free(base);
 	free(nw);
+}
+
+/* ---- HTML ------------------------------------------------------------------------- */
+
+TestSuite(html, .init = setup, .fini = teardown, .timeout = 180);
+
+static size_t count(const char *s, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = s; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+#define HOSTILE_EXE "evil<script>alert(1)<\\script>\"q'&"
+#define HOSTILE_ARG "<img src=x onerror=alert(2)>"
+
+/* diffprog copied under a name full of markup, run with a hostile argument
+ * and thread name; the HTML report of it. */
+static char *hostile_report(void)
+{
+	size_t len;
+	char *bin = tu_read_file(DIFFPROG, &len);
+	cr_assert_not_null(bin);
+	char *exe = tu_path(tmp, HOSTILE_EXE);
+	tu_write_file(exe, bin, len);
+	chmod(exe, 0755);
+	free(bin);
+	char *d = tu_path(tmp, "hostile");
+	char env[4200];
+	snprintf(env, sizeof(env), "MTALLOC=sample:all,seed:1,dir:%s", d);
+	const char *envv[] = { env, NULL };
+	const char *argv[] = { exe, "hostile", HOSTILE_ARG, NULL };
+	struct tu_spawn sp = { .argv = argv, .env = envv, .preload = 1 };
+	struct tu_proc p;
+	cr_assert_eq(tu_run(&sp, &p), 0);
+	cr_assert(tu_exited_ok(&p), "%s: %s", tu_status_str(p.status), p.err);
+	tu_proc_free(&p);
+	char *html = tu_path(tmp, "hostile.html");
+	free(mtreport(0, "-f", "html", "-o", html, d, NULL));
+	free(d);
+	free(exe);
+	return html;
+}
+
+Test(html, is_self_contained_and_carries_hostile_strings_only_as_data)
+{
+	char *path = hostile_report();
+	char *h = tu_read_file(path, NULL);
+	cr_assert_not_null(h);
+	/* two script elements, ours: the data and the code */
+	cr_assert_eq(count(h, "<script"), 2, "script elements: %zu", count(h, "<script"));
+	cr_assert_null(strstr(h, "<img"));
+	cr_assert_null(strstr(h, "alert(1)<"));
+	cr_assert_not_null(strstr(h, "evil\\u003cscript\\u003ealert(1)"), "the name is in the data");
+	/* nothing to fetch, outside the data (which holds the argument) */
+	char *data = strstr(h, "id=\"mt-data\">");
+	cr_assert_not_null(data);
+	char *dend = strstr(data, "</script>");
+	cr_assert_not_null(dend);
+	memmove(data, dend, strlen(dend) + 1);
+	cr_assert_null(strstr(h, " src="));
+	cr_assert_null(strstr(h, " href="));
+	cr_assert_null(strstr(h, "@import"));
+	cr_assert_null(strstr(h, "url("));
+	cr_assert_null(strstr(h, "https://"));
+	free(h);
+	free(path);
+}
+
+/* Runs headless chromium on file#frag: the DOM after the scripts ran, or a
+ * screenshot.  The browser's stderr into *err. */
+static char *chromium(const char *file, const char *frag, const char *shot, char **err)
+{
+	char url[4300], prof[4200], shotarg[4300];
+	snprintf(url, sizeof(url), "file://%s%s", file, frag);
+	snprintf(prof, sizeof(prof), "--user-data-dir=%s/chromium", tmp);
+	snprintf(shotarg, sizeof(shotarg), "--screenshot=%s", shot ? shot : "");
+	const char *argv[] = { "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+			       "--disable-background-networking", "--no-first-run",
+			       "--disable-component-update", "--disable-sync", prof,
+			       "--enable-logging=stderr", "--v=0", "--window-size=1280,1800",
+			       shot ? shotarg : "--dump-dom", url, NULL };
+	struct tu_spawn sp = { .argv = argv };
+	struct tu_proc p;
+	cr_assert_eq(tu_run(&sp, &p), 0);
+	cr_assert(tu_exited_ok(&p), "chromium: %s: %s", tu_status_str(p.status), p.err);
+	char *out = p.out;
+	*err = p.err;
+	p.out = p.err = NULL;
+	tu_proc_free(&p);
+	return out;
+}
+
+static const char *attr(const char *dom, const char *what, char *buf, size_t len)
+{
+	const char *p = strstr(dom, what);
+	if (!p)
+		return NULL;
+	p += strlen(what);
+	size_t n = strcspn(p, "\"");
+	snprintf(buf, len, "%.*s", (int)n, p);
+	return buf;
+}
+
+static void page_checks(const char *html, const char *json_dir, bool hostile)
+{
+	char *err;
+	char *dom = chromium(html, "#selftest", NULL, &err);
+	char b[256];
+	cr_assert_not_null(strstr(dom, "data-state=\"ready\""), "the page did not finish: %.500s", dom);
+	cr_assert_null(strstr(dom, "data-errors="), "script errors: %s",
+		       attr(dom, "data-errors=\"", b, sizeof(b)));
+	cr_assert_null(strstr(err, "Uncaught"), "console: %s", err);
+	cr_assert_not_null(attr(dom, "data-selftest=\"", b, sizeof(b)));
+	cr_assert(!strncmp(b, "zoomed:", 7), "a click on a frame did not zoom: %s", b);
+	/* the numbers of the JSON report */
+	char *js = mtreport(0, "-f", "json", json_dir, NULL);
+	struct json *j = json_parse(js);
+	cr_assert_not_null(j);
+	double want = json_num(j, "totals.sampled.bytes.value");
+	cr_assert_not_null(attr(dom, "id=\"total-bytes\" data-value=\"", b, sizeof(b)));
+	cr_assert_eq(strtod(b, NULL), llround(want), "headline %s, JSON %.0f", b, want);
+	cr_assert_not_null(attr(dom, "data-total=\"", b, sizeof(b)), "no flame graph");
+	cr_assert_eq(strtod(b, NULL), llround(want), "flame graph %s, JSON %.0f", b, want);
+	const struct json *sites = json_get(j, "sites");
+	cr_assert_not_null(sites);
+	/* the sites table: a row per site (each with 7 cells), plus the headers */
+	const char *t = strstr(dom, "id=\"t-sites\"");
+	cr_assert_not_null(t, "no sites table");
+	const char *tend = strstr(t, "id=\"t-threads\"");
+	cr_assert_not_null(tend);
+	size_t rows = 0;
+	for (const char *p = t; (p = strstr(p, "<tr>")) && p < tend; p++)
+		rows++;
+	cr_assert_eq(rows, sites->n + 1, "sites table rows %zu, JSON sites %zu", rows, sites->n);
+	cr_assert_not_null(strstr(dom, "<polyline"), "no timeline");
+	cr_assert_not_null(strstr(dom, "id=\"t-threads\""));
+	cr_assert_not_null(strstr(dom, "id=\"t-sizes\""));
+	cr_assert_not_null(strstr(dom, "id=\"t-life\""));
+	if (hostile) {
+		/* shown as text: serialised escaped, no element of theirs */
+		cr_assert_not_null(strstr(dom, "evil&lt;script&gt;alert(1)"), "exe name not shown");
+		cr_assert_not_null(strstr(dom, "&lt;img src=x onerror=alert(2)&gt;"), "argument not shown");
+		cr_assert_not_null(strstr(dom, "&lt;script&gt;\"'&amp;x"), "thread name not shown");
+		cr_assert_null(strstr(dom, "<img"));
+		cr_assert_eq(count(dom, "<script"), 2);
+	}
+	json_free(j);
+	free(js);
+	free(dom);
+	free(err);
+}
+
+Test(html, opens_in_headless_chromium_with_the_json_reports_numbers)
+{
+	if (!tu_have_program("chromium")) {
+		cr_skip_test("chromium is not installed (Debian chromium): the HTML report was not opened");
+		return;
+	}
+	char *path = hostile_report();
+	char *d = tu_path(tmp, "hostile");
+	page_checks(path, d, true);
+	free(d);
+	free(path);
+
+	/* the bundled example's profile (tests/golden/wordfreq) */
+	char *g = golden_dir("wordfreq");
+	char *html = tu_path(tmp, "wordfreq.html");
+	free(mtreport(0, "-f", "html", "-o", html, g, NULL));
+	page_checks(html, g, false);
+	/* the screenshot, a test artefact: tests/views/report.png in the build tree */
+	char *shot = tu_path(tu_env("MTALLOC_BUILDDIR"), "tests/views/report.png");
+	char *err;
+	free(chromium(html, "", shot, &err));
+	free(err);
+	size_t n = 0;
+	char *png = tu_read_file(shot, &n);
+	cr_assert(png && n > 1000 && !memcmp(png, "\x89PNG", 4), "no screenshot at %s", shot);
+	free(png);
+	free(shot);
+	free(html);
+	free(g);
 }
