@@ -99,10 +99,13 @@ rebuild();
 /* tables */
 function table(id,cols,rows){
 	var tb=el("table"),hd=el("tr"),body=el("tbody"),dir={};tb.appendChild(el("thead")).appendChild(hd);tb.appendChild(body);
-	function fill(){while(body.firstChild)body.removeChild(body.firstChild);rows.forEach(function(r){var tr=el("tr");cols.forEach(function(c,i){var td=el("td",c[2]?c[2](r[i]):r[i],c[1]?"":"l");td.setAttribute("data-value",r[i]);tr.appendChild(td);});body.appendChild(tr);});}
+	var MAXROWS=500,note=el("div",null,"note");
+	function fill(){while(body.firstChild)body.removeChild(body.firstChild);
+		note.textContent=rows.length>MAXROWS?"showing the first "+MAXROWS+" of "+rows.length+" rows; sorting applies to all":"";
+		rows.slice(0,MAXROWS).forEach(function(r){var tr=el("tr");cols.forEach(function(c,i){var td=el("td",c[2]?c[2](r[i]):r[i],c[1]?"":"l");td.setAttribute("data-value",r[i]);tr.appendChild(td);});body.appendChild(tr);});}
 	cols.forEach(function(c,i){var h=el("th",c[0],c[1]?"":"l");h.addEventListener("click",function(){dir[i]=-(dir[i]||(c[1]?1:-1));var s=dir[i];
 		rows.sort(function(a,b){return (a[i]<b[i]?-1:a[i]>b[i]?1:0)*s;});fill();});hd.appendChild(h);});
-	fill();$(id).appendChild(tb);
+	fill();$(id).appendChild(tb);$(id).parentNode.insertBefore(note,$(id).nextSibling);
 }
 table("t-sites",[["site",0],["bytes",1,fb],["allocations",1,fc],["live bytes",1,fb],["live objects",1,fc],["frees",1,fc],["stack",0]],
 	D.sites.map(function(s){return [s[0],s[2],s[3],s[4],s[5],s[6],s[1].map(function(f){return D.frames[f];}).join(" \u2192 ")];}).sort(function(a,b){return b[1]-a[1];}));
@@ -133,5 +136,6 @@ if(location.hash==="#selftest"){
 	else document.body.setAttribute("data-selftest","no-frame");
 }
 document.body.setAttribute("data-render-ms",(performance.now()-T0).toFixed(1));
+document.body.setAttribute("data-load-ms",performance.now().toFixed(1));
 document.body.setAttribute("data-state","ready");
 })();
