@@ -26,8 +26,10 @@ static void usage(FILE *f)
 {
 	fputs("usage: mtreport [summary] [OPTIONS] PATH...\n"
 	      "       mtreport merge -o OUT [OPTIONS] PATH...\n"
+	      "       mtreport diff [OPTIONS] BASE NEW\n"
 	      "PATH: a shard (.mts), an aggregate (.mta), or a directory of them.\n"
-	      "  -f, --format=text|json     output format (text)\n"
+	      "  -f, --format=text|json|collapsed|pprof|html   output format (text)\n"
+	      "      --value=bytes|count|live   a stack's value (collapsed: bytes)\n"
 	      "  -n, --top=N                rows per table (10)\n"
 	      "  -s, --sort=bytes|count|live|leaked   order of the site tables\n"
 	      "  -p, --pid=PID[,PID...]     only these processes\n"
@@ -40,6 +42,7 @@ static void usage(FILE *f)
 	      "      --strict               any input problem is fatal\n"
 	      "  -j, --jobs=N               workers (one per core)\n"
 	      "      --progress, --no-progress   the progress line on stderr\n"
+	      "      --fail-if-growth=PERCENT   diff: exit 3 when a total grew more\n"
 	      "  -o, --output=FILE          write there (merge: the aggregate)\n"
 	      "  -h, --help, -V, --version\n",
 	      f);
@@ -116,12 +119,93 @@ static void raise_nofile(void)
 	}
 }
 
+/* Reads the PATHs into agg: 0 everything read, 2 something skipped, 1
+ * nothing readable or a --strict stop (said on stderr). */
+static int load(struct mt_agg *agg, char *const *paths, int n,
+		const struct mt_options *opt)
+{
+	struct mt_ingest_ctx ctx;
+	struct mt_inputs in;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.agg = agg;
+	ctx.opt = opt;
+	ctx.strict = opt->strict;
+	pthread_mutex_init(&ctx.lock, NULL);
+
+	mt_inputs_collect(&in, paths, n, &ctx);
+	struct progress pr = { &ctx, in.bytes, false, false,
+			       PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+	pthread_t pth;
+	bool show = opt->progress == 1 ||
+		    (opt->progress < 0 && isatty(2) && in.bytes >= PROGRESS_MIN_BYTES);
+	if (show && pthread_create(&pth, NULL, progress_main, &pr))
+		show = false;
+	ctx.progress = show;
+	if (!ctx.stop)
+		mt_ingest(&ctx, &in, opt->jobs);
+	if (show) {
+		pthread_mutex_lock(&pr.lock);
+		pr.stop = true;
+		pthread_cond_signal(&pr.cond);
+		pthread_mutex_unlock(&pr.lock);
+		pthread_join(pth, NULL);
+	}
+	mt_inputs_free(&in);
+	pthread_mutex_destroy(&ctx.lock);
+
+	if (ctx.stop) {
+		fprintf(stderr, "mtreport: stopping (--strict)\n");
+		return 1;
+	}
+	if (!ctx.readable) {
+		fprintf(stderr, "mtreport: nothing readable\n");
+		return 1;
+	}
+	return ctx.skipped ? 2 : 0;
+}
+
+/* mtreport diff: 0 (or 2: input skipped), 3 growth beyond --fail-if-growth,
+ * 1 an error. */
+static int run_diff(struct mt_agg *base, struct mt_agg *new_, const struct mt_options *opt,
+		    const char *output, const char *bname, const char *nname,
+		    double fail_pct, int status)
+{
+	FILE *out = stdout;
+	if (output && !(out = fopen(output, "w"))) {
+		fprintf(stderr, "mtreport: %s: %s\n", output, strerror(errno));
+		return 1;
+	}
+	struct mt_symbols *sb = mt_symbols_new(base, opt->symbols, opt->debug_path);
+	struct mt_symbols *sn = mt_symbols_new(new_, opt->symbols, opt->debug_path);
+	struct mt_view vb, vn;
+	mt_view_build(&vb, base, opt, sb);
+	mt_view_build(&vn, new_, opt, sn);
+	bool grew = mt_diff(out, &vb, &vn, bname, nname, fail_pct);
+	if (fflush(out) != 0 || ferror(out)) {
+		fprintf(stderr, "mtreport: %s: %s\n", output ? output : "standard output",
+			strerror(errno));
+		status = 1;
+	} else if (grew) {
+		status = 3;
+	}
+	if (out != stdout)
+		fclose(out);
+	mt_view_free(&vb);
+	mt_view_free(&vn);
+	mt_symbols_free(sb);
+	mt_symbols_free(sn);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_NO_SYMBOLS = 256, O_STRICT, O_MERGED, O_PROGRESS, O_NO_PROGRESS,
-	       O_DEBUG_PATH };
+	       O_DEBUG_PATH, O_VALUE, O_FAIL_IF_GROWTH };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "value", required_argument, NULL, O_VALUE },
+		{ "fail-if-growth", required_argument, NULL, O_FAIL_IF_GROWTH },
 		{ "top", required_argument, NULL, 'n' },
 		{ "sort", required_argument, NULL, 's' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -142,7 +226,8 @@ int main(int argc, char **argv)
 	};
 	struct mt_options opt;
 	const char *output = NULL;
-	bool merge = false;
+	bool merge = false, diff = false;
+	double fail_pct = -1;
 	int c;
 
 	memset(&opt, 0, sizeof(opt));
@@ -152,7 +237,11 @@ int main(int argc, char **argv)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	opt.jobs = ncpu > 0 ? (unsigned)ncpu : 1;
 
-	if (argc > 1 && !strcmp(argv[1], "merge")) {
+	if (argc > 1 && !strcmp(argv[1], "diff")) {
+		diff = true;
+		argv++;
+		argc--;
+	} else if (argc > 1 && !strcmp(argv[1], "merge")) {
 		merge = true;
 		argv++;
 		argc--;
@@ -168,9 +257,34 @@ int main(int argc, char **argv)
 				opt.format = MT_FMT_TEXT;
 			else if (!strcmp(optarg, "json"))
 				opt.format = MT_FMT_JSON;
+			else if (!strcmp(optarg, "collapsed"))
+				opt.format = MT_FMT_COLLAPSED;
+			else if (!strcmp(optarg, "pprof"))
+				opt.format = MT_FMT_PPROF;
+			else if (!strcmp(optarg, "html"))
+				opt.format = MT_FMT_HTML;
 			else
-				return bad_usage("--format: '%s' is neither text nor json", optarg);
+				return bad_usage("--format: '%s' is not text, json, collapsed, pprof or html",
+						 optarg);
 			break;
+		case O_VALUE:
+			if (!strcmp(optarg, "bytes"))
+				opt.value = MT_VALUE_BYTES;
+			else if (!strcmp(optarg, "count"))
+				opt.value = MT_VALUE_COUNT;
+			else if (!strcmp(optarg, "live"))
+				opt.value = MT_VALUE_LIVE;
+			else
+				return bad_usage("--value: '%s' is not bytes, count or live", optarg);
+			break;
+		case O_FAIL_IF_GROWTH: {
+			char *end;
+			errno = 0;
+			fail_pct = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(fail_pct >= 0))
+				return bad_usage("--fail-if-growth: '%s' is not a percentage", optarg);
+			break;
+		}
 		case 'n':
 			if (!parse_u64(optarg, &v) || v == 0 || v > 1000000)
 				return bad_usage("--top: '%s' is not a count from 1", optarg);
@@ -230,49 +344,29 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return bad_usage("%s", "no PATH given");
+	if (diff && argc - optind != 2)
+		return bad_usage("%s", "diff takes two PATHs: BASE NEW");
+	if (!diff && fail_pct >= 0)
+		return bad_usage("%s", "--fail-if-growth goes with diff");
 	if (merge && !output)
 		return bad_usage("%s", "merge needs -o OUT");
 
 	raise_nofile();
 	struct mt_agg agg;
-	struct mt_ingest_ctx ctx;
-	struct mt_inputs in;
 	mt_agg_init(&agg);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.agg = &agg;
-	ctx.opt = &opt;
-	ctx.strict = opt.strict;
-	pthread_mutex_init(&ctx.lock, NULL);
-
-	mt_inputs_collect(&in, argv + optind, argc - optind, &ctx);
-	struct progress pr = { &ctx, in.bytes, false, false,
-			       PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
-	pthread_t pth;
-	bool show = opt.progress == 1 ||
-		    (opt.progress < 0 && isatty(2) && in.bytes >= PROGRESS_MIN_BYTES);
-	if (show && pthread_create(&pth, NULL, progress_main, &pr))
-		show = false;
-	ctx.progress = show;
-	if (!ctx.stop)
-		mt_ingest(&ctx, &in, opt.jobs);
-	if (show) {
-		pthread_mutex_lock(&pr.lock);
-		pr.stop = true;
-		pthread_cond_signal(&pr.cond);
-		pthread_mutex_unlock(&pr.lock);
-		pthread_join(pth, NULL);
-	}
-	mt_inputs_free(&in);
-
-	int status = ctx.skipped ? 2 : 0;
-	if (ctx.stop) {
-		fprintf(stderr, "mtreport: stopping (--strict)\n");
-		status = 1;
+	int status = load(&agg, argv + optind, diff ? 1 : argc - optind, &opt);
+	if (status == 1)
 		goto out;
-	}
-	if (!ctx.readable) {
-		fprintf(stderr, "mtreport: nothing readable\n");
-		status = 1;
+	if (diff) {
+		struct mt_agg nagg;
+		mt_agg_init(&nagg);
+		int st2 = load(&nagg, argv + optind + 1, 1, &opt);
+		if (st2 == 1)
+			status = 1;
+		else
+			status = run_diff(&agg, &nagg, &opt, output, argv[optind],
+					  argv[optind + 1], fail_pct, status | st2);
+		mt_agg_destroy(&nagg);
 		goto out;
 	}
 	if (merge) {
@@ -284,7 +378,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	FILE *out = stdout;
-	if (output && !(out = fopen(output, "w"))) {
+	if (output && !(out = fopen(output, opt.format == MT_FMT_PPROF ? "wb" : "w"))) {
 		fprintf(stderr, "mtreport: %s: %s\n", output, strerror(errno));
 		status = 1;
 		goto out;
@@ -308,6 +402,12 @@ int main(int argc, char **argv)
 	}
 	if (opt.format == MT_FMT_JSON)
 		mt_emit_json(out, vp, nv);
+	else if (opt.format == MT_FMT_COLLAPSED)
+		mt_emit_collapsed(out, vp, nv);
+	else if (opt.format == MT_FMT_PPROF)
+		mt_emit_pprof(out, vp, nv);
+	else if (opt.format == MT_FMT_HTML)
+		mt_emit_html(out, vp, nv);
 	else
 		mt_emit_text(out, vp, nv);
 	if (fflush(out) != 0 || ferror(out)) {
@@ -328,6 +428,5 @@ out:
 	mt_agg_destroy(&agg);
 	free(opt.pids);
 	free(opt.threads);
-	pthread_mutex_destroy(&ctx.lock);
 	return status;
 }

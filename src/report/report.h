@@ -584,10 +584,15 @@ void mt_inputs_free(struct mt_inputs *in);
 /* ---- options ------------------------------------------------------------ */
 
 enum mt_sort { MT_SORT_BYTES, MT_SORT_COUNT, MT_SORT_LIVE, MT_SORT_LEAKED };
-enum mt_format { MT_FMT_TEXT, MT_FMT_JSON };
+enum mt_format { MT_FMT_TEXT, MT_FMT_JSON, MT_FMT_COLLAPSED, MT_FMT_PPROF,
+		 MT_FMT_HTML };
+/* What a stack's value is (--value, collapsed stacks). */
+enum mt_value { MT_VALUE_BYTES, MT_VALUE_COUNT, MT_VALUE_LIVE,
+		MT_VALUE_LIVE_COUNT };
 
 struct mt_options {
 	enum mt_format format;
+	enum mt_value value;    /* --value (collapsed) */
 	unsigned top;           /* rows per table */
 	bool top_given;
 	enum mt_sort sort;
@@ -793,5 +798,22 @@ const struct mt_xm **mt_view_xm(const struct mt_view *v, size_t *n);
 
 void mt_emit_text(FILE *out, struct mt_view *const *views, size_t n);
 void mt_emit_json(FILE *out, struct mt_view *const *views, size_t n);
+/* Collapsed stacks (emit_collapsed.c): "root;...;leaf VALUE" lines. */
+void mt_emit_collapsed(FILE *out, struct mt_view *const *views, size_t n);
+/* A site's frames root first, ';'-separated, functions only where known
+ * (malloc'd into *out). */
+void mt_collapsed_stack(const struct mt_view *v, uint32_t site, char **out);
+/* A gzipped pprof profile.proto (emit_pprof.c). */
+void mt_emit_pprof(FILE *out, struct mt_view *const *views, size_t n);
+/* mtreport diff (diff.c): per stack and in total, what grew or shrank
+ * from base to new, as text or JSON (new->opt->format).  true when a total
+ * (bytes, allocations, live bytes) grew by more than fail_pct percent
+ * (fail_pct < 0: never). */
+bool mt_diff(FILE *out, const struct mt_view *base, const struct mt_view *new_,
+	     const char *base_name, const char *new_name, double fail_pct);
+/* The HTML report (emit_html.c): one self-contained file. */
+void mt_emit_html(FILE *out, struct mt_view *const *views, size_t n);
+/* A site's figure for `what`, rounded to an integer. */
+uint64_t mt_site_value(const struct mt_vsite *s, enum mt_value what);
 
 #endif
