@@ -895,6 +895,10 @@ static void rd_record(struct rd *r, const msgpack_object *o)
 			f[i].offset = g_u(r, &v[2].via.array.ptr[2 * i + 1]);
 			f[i].pad_ = 0;
 		}
+		/* A bad module reference yields index 0, which need not exist:
+		 * never hand such frames to the aggregate. */
+		if (r->bad)
+			FAIL(r, "bad site record");
 		mt_grow(&r->site, &r->csite, r->nsite + 1, sizeof(uint32_t));
 		r->site[r->nsite++] = mt_agg_site(a, f, d);
 		break;
