@@ -1,0 +1,241 @@
+/* libFuzzer target for the aggregate file reader (src/report/aggfile.c,
+ * mt_aggfile_read): every byte of a .mta file (mtreport merge -o) is
+ * hostile.
+ *
+ * An input is one of two things, told apart by its first byte:
+ *
+ *   'F' flags payloads   framed: the harness builds an aggregate file
+ *                        around the payloads (the "MTAGGR" file header,
+ *                        chunk headers with the right CRC-32C), so that the
+ *                        fuzzer reaches the msgpack records without having
+ *                        to find checksums.  payloads = { u16 length (LE),
+ *                        bytes }*; a length past the end takes what is
+ *                        left.  flags bit 0: cut the file's last byte (a
+ *                        torn tail); bit 1: number the chunks from 1 (a
+ *                        missing chunk 0); bit 2: write major version
+ *                        flags>>4 in the header
+ *   anything else        raw: the input is the file itself.
+ *
+ * The file is read into a fresh aggregate with mt_aggfile_read.  A file
+ * that is rejected must say why; one that is accepted must hold an
+ * aggregate whose cross references are all in bounds (checked here), and
+ * is then merged into another fresh aggregate as mtreport does with its
+ * aggregate inputs (ingest.c).  Both are destroyed.  The same function
+ * runs without libFuzzer in `make check` (smoke_main.c). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "report/report.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(x)                                                          \
+	do {                                                              \
+		if (!(x)) {                                               \
+			fprintf(stderr, "fuzz_agg: check failed: %s (%s:%d)\n", \
+				#x, __FILE__, __LINE__);                  \
+			abort();                                          \
+		}                                                         \
+	} while (0)
+
+static int memfd = -1;
+static char memfd_path[64];
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Builds the framed file of an 'F' input into a new buffer. */
+static uint8_t *frame(const uint8_t *data, size_t size, size_t *out_len)
+{
+	uint8_t flags = size > 1 ? data[1] : 0;
+	size_t cap = MT_SHARD_FILE_HEADER + size + (size / 2 + 1) * MT_CHUNK_HEADER;
+	uint8_t *f = malloc(cap), *h;
+	size_t n = MT_SHARD_FILE_HEADER;
+	uint32_t seq = flags & 2 ? 1 : 0;
+
+	if (!f)
+		return NULL;
+	memcpy(f, MT_AGG_MAGIC, 8);
+	f[8] = flags & 4 ? (uint8_t)(flags >> 4) : MT_AGG_MAJOR;
+	f[9] = 0;
+	f[10] = MT_AGG_MINOR;
+	f[11] = 0;
+	put_le32(f + 12, 0);
+	for (size_t i = 2; i < size;) {
+		size_t len = size - i >= 2 ? (size_t)data[i] | (size_t)data[i + 1] << 8 : 0;
+		i += size - i >= 2 ? 2 : size - i;
+		if (len > size - i)
+			len = size - i;
+		h = f + n;
+		put_le32(h, MT_CHUNK_MAGIC);
+		put_le32(h + 4, (uint32_t)len);
+		put_le32(h + 8, seq++);
+		put_le32(h + 12, mt_crc32c(0, data + i, len));
+		put_le32(h + 16, 0);
+		put_le32(h + 20, mt_crc32c(0, h, 20));
+		memcpy(h + MT_CHUNK_HEADER, data + i, len);
+		n += MT_CHUNK_HEADER + len;
+		i += len;
+	}
+	if (flags & 1 && n > MT_SHARD_FILE_HEADER)
+		n--;
+	*out_len = n;
+	return f;
+}
+
+static unsigned touch_str(const char *s)
+{
+	unsigned sum = 0;
+
+	CHECK(s != NULL);
+	while (*s)
+		sum += (unsigned char)*s++;
+	return sum;
+}
+
+/* Every index an accepted aggregate holds is in bounds, every string and
+ * array it points to is readable. */
+static unsigned check_agg(const struct mt_agg *a)
+{
+	unsigned sum = 0;
+
+	for (size_t i = 0; i < a->nmodules; i++) {
+		const struct mt_module *m = &a->modules[i];
+		sum += touch_str(m->ident) + touch_str(m->path);
+		CHECK(m->build_id_len == 0 || m->build_id);
+		for (uint32_t k = 0; k < m->build_id_len; k++)
+			sum += m->build_id[k];
+	}
+	for (size_t i = 0; i < a->nsites; i++) {
+		const struct mt_site *s = &a->sites[i];
+		CHECK(s->depth <= MT_SHARD_MAX_FRAMES);
+		CHECK(s->trim <= s->depth);
+		for (uint32_t k = 0; k < s->depth; k++) {
+			CHECK(s->frames[k].module == MT_NO_MODULE ||
+			      s->frames[k].module < a->nmodules);
+			sum += (unsigned)s->frames[k].offset;
+		}
+	}
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct mt_proc *p = &a->procs[i];
+		sum += touch_str(p->host);
+		if (p->exe)
+			sum += touch_str(p->exe);
+		if (p->version)
+			sum += touch_str(p->version);
+		for (uint32_t k = 0; k < p->argc; k++)
+			sum += touch_str(p->argv[k]);
+		if (p->end_reason)
+			sum += touch_str(p->end_reason);
+		for (size_t k = 0; k < p->nmarks; k++)
+			sum += touch_str(p->marks[k].label);
+		for (uint32_t k = 0; k < p->nclasses; k++)
+			sum += (unsigned)p->classes[k].size;
+		for (size_t k = 0; k < p->nshard_ids; k++)
+			sum += (unsigned)p->shard_ids[k];
+		CHECK(p->tl.k <= 63);
+		for (size_t k = 0; k < p->live.cap; k++) {
+			const struct mt_live *l = mt_otab_at(&p->live, k);
+			if (!l)
+				continue;
+			CHECK(l->st < a->nst);
+			CHECK(l->stc < a->nstc);
+			CHECK(l->w > 0 && !isnan(l->w));
+		}
+		for (size_t k = 0; k < p->pend.cap; k++) {
+			const struct mt_pend *f = mt_otab_at(&p->pend, k);
+			if (!f)
+				continue;
+			CHECK(f->thread < a->nthreads);
+		}
+	}
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct mt_thread *t = &a->threads[i];
+		CHECK(t->proc < a->nprocs);
+		sum += touch_str(t->name);
+		if (t->live) {
+			CHECK(t->live->k <= 63);
+			sum += (unsigned)t->live->d[MT_SERIES_N - 1];
+		}
+	}
+	for (size_t i = 0; i < a->nst; i++) {
+		CHECK(a->st[i].site < a->nsites);
+		CHECK(a->st[i].thread < a->nthreads);
+	}
+	for (size_t i = 0; i < a->nstc; i++)
+		CHECK(a->stc[i].st < a->nst);
+	for (size_t i = 0; i < a->nxm; i++) {
+		CHECK(a->xm[i].from < a->nthreads);
+		CHECK(a->xm[i].to < a->nthreads);
+	}
+	for (size_t i = 0; i < a->nproblems; i++)
+		sum += touch_str(a->problems[i].file) + touch_str(a->problems[i].text);
+	return sum;
+}
+
+static void read_one(size_t file_len)
+{
+	struct mt_agg x, into;
+	char err[256], what[256];
+	volatile unsigned sink = 0;
+	int rc;
+
+	(void)file_len;
+	mt_agg_init(&x);
+	memset(err, 'x', sizeof(err));
+	rc = mt_aggfile_read(&x, memfd_path, err, sizeof(err));
+	CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+	if (rc < 0) {
+		CHECK(rc == -EINVAL || rc == -EPROTONOSUPPORT);
+		CHECK(err[0] != '\0');
+		mt_agg_destroy(&x);
+		return;
+	}
+	CHECK(rc == 0);
+	sink += check_agg(&x);
+	/* what mtreport does with an aggregate input */
+	mt_agg_init(&into);
+	CHECK(!mt_agg_overlaps(&into, &x, what, sizeof(what)));
+	mt_agg_merge(&into, &x);
+	CHECK(into.nsites <= x.nsites && into.nthreads <= x.nthreads);
+	sink += check_agg(&into);
+	mt_agg_destroy(&x);
+	mt_agg_destroy(&into);
+	(void)sink;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *file = data;
+	uint8_t *framed = NULL;
+	size_t len = size;
+
+	if (memfd < 0) {
+		memfd = memfd_create("fuzz_agg", MFD_CLOEXEC);
+		CHECK(memfd >= 0);
+		snprintf(memfd_path, sizeof(memfd_path), "/proc/self/fd/%d", memfd);
+	}
+	if (size >= 1 && data[0] == 'F') {
+		framed = frame(data, size, &len);
+		if (!framed)
+			return 0;
+		file = framed;
+	}
+	CHECK(ftruncate(memfd, 0) == 0);
+	CHECK(len == 0 || pwrite(memfd, file, len, 0) == (ssize_t)len);
+	read_one(len);
+	free(framed);
+	return 0;
+}
