@@ -1,10 +1,11 @@
 /* churn: a mixed-size replacement workload, the shape of a long-running
  * server's heap.
  *
- *   churn [-t THREADS] [-n OPS] [-s SLOTS] [-r SEED]
+ *   churn [-t THREADS] [-n OPS] [-s SLOTS] [-r SEED] [-T SECONDS]
  *
  * Each thread owns an array of SLOTS live blocks.  It fills the array, then
- * OPS times frees a random slot and puts a new block of a random size in it.
+ * OPS times (with -T: for SECONDS, at most OPS times) frees a random slot
+ * and puts a new block of a random size in it.
  * Sizes: 95 % uniform in 16..512 bytes, 5 % uniform in 4..64 KiB.  Every new
  * block has one byte written in each of its pages, so that resident memory
  * follows what the allocator really hands out and reuses (a block that is
@@ -12,7 +13,7 @@
  *
  * One "op" is one replacement: a free and a malloc.  Prints one line:
  *
- *   threads=<count> ops=<count per thread> slots=<count> seconds=<s>
+ *   threads=<count> ops=<count per thread (mean)> slots=<count> seconds=<s>
  *   mops=<million ops per second, all threads> peak_rss_kib=<VmHWM>
  *
  * The allocator is chosen by LD_PRELOAD; this program is not linked to
@@ -32,7 +33,8 @@
 #define PAGE 4096 /* stride of the writes into each block (bytes) */
 
 struct worker {
-	unsigned long ops;   /* replacements to make (count) */
+	unsigned long ops;   /* replacements to make; with -T, made (count) */
+	double limit;        /* -T: replace for this long (ns), or 0 */
 	unsigned long nslot; /* live blocks (count) */
 	uint64_t rng;        /* xorshift64* state */
 	pthread_barrier_t *start;
@@ -101,7 +103,9 @@ static void *work(void *arg)
 	if (w->start)
 		pthread_barrier_wait(w->start);
 	double t0 = now_ns();
-	for (unsigned long i = 0; i < w->ops && !w->failed; i++) {
+	unsigned long done;
+
+	for (done = 0; done < w->ops && !w->failed; done++) {
 		unsigned long k = (unsigned long)(next(&w->rng) % w->nslot);
 		size_t n = pick_size(&w->rng);
 
@@ -112,8 +116,14 @@ static void *work(void *arg)
 			break;
 		}
 		touch(slot[k], n);
+		if (w->limit > 0 && (done & 1023) == 1023 &&
+		    now_ns() - t0 >= w->limit) {
+			done++;
+			break;
+		}
 	}
 	w->ns = now_ns() - t0;
+	w->ops = done;
 	for (unsigned long i = 0; i < w->nslot; i++)
 		free(slot[i]);
 	free(slot);
@@ -146,7 +156,8 @@ static long peak_rss_kib(void)
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: churn [-t THREADS] [-n OPS] [-s SLOTS] [-r SEED]\n");
+		"usage: churn [-t THREADS] [-n OPS] [-s SLOTS] [-r SEED] "
+		"[-T SECONDS]\n");
 	return 2;
 }
 
@@ -166,9 +177,18 @@ int main(int argc, char **argv)
 	pthread_t tids[MAX_THREADS];
 	pthread_barrier_t start;
 	int opt, status = 0;
-	double worst = 0;
+	double worst = 0, limit = 0;
+	unsigned long total = 0;
 
-	while ((opt = getopt(argc, argv, "t:n:s:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:s:r:T:")) != -1) {
+		if (opt == 'T') {
+			char *end;
+
+			limit = strtod(optarg, &end) * 1e9;
+			if (end == optarg || *end || limit < 0)
+				return usage();
+			continue;
+		}
 		unsigned long *dst = opt == 't' ? &nthreads :
 				     opt == 'n' ? &ops :
 				     opt == 's' ? &nslot :
@@ -183,6 +203,7 @@ int main(int argc, char **argv)
 	memset(w, 0, sizeof(w));
 	for (unsigned long t = 0; t < nthreads; t++) {
 		w[t].ops = ops;
+		w[t].limit = limit;
 		w[t].nslot = nslot;
 		w[t].rng = (seed + t) * 0x9E3779B97F4A7C15ULL | 1;
 	}
@@ -204,6 +225,7 @@ int main(int argc, char **argv)
 	for (unsigned long t = 0; t < nthreads; t++) {
 		if (w[t].ns > worst)
 			worst = w[t].ns;
+		total += w[t].ops;
 		if (w[t].failed) {
 			fprintf(stderr, "churn: malloc failed\n");
 			status = 1;
@@ -213,8 +235,8 @@ int main(int argc, char **argv)
 	 * of the slowest thread. */
 	printf("threads=%lu ops=%lu slots=%lu seconds=%.3f mops=%.2f "
 	       "peak_rss_kib=%ld\n",
-	       nthreads, ops, nslot, worst / 1e9,
-	       worst > 0 ? (double)(ops * nthreads) / worst * 1e3 : 0.0,
+	       nthreads, total / nthreads, nslot, worst / 1e9,
+	       worst > 0 ? (double)total / worst * 1e3 : 0.0,
 	       peak_rss_kib());
 	return status;
 }

@@ -1,15 +1,22 @@
 /* fastpath: the cost of one malloc(n)+free pair on an allocator's fast path.
  *
- *   fastpath [-t THREADS] ITERS SIZE...
+ *   fastpath [-t THREADS] [-d DEPTH] [-T SECONDS] ITERS SIZE...
  *
  * For each SIZE in turn, every thread runs WARMUP untimed pairs and then
- * ITERS timed pairs, and the program prints one line per size:
+ * ITERS timed pairs (with -T: batches of ITERS pairs until SECONDS have
+ * passed, so that a slow allocator costs no more time than a fast one),
+ * and the program prints one line per size:
  *
- *   size=<bytes> threads=<count> iters=<count> ns_per_pair=<mean of threads>
+ *   size=<bytes> threads=<count> iters=<timed pairs per thread>
+ *   ns_per_pair=<mean of threads>
  *
  * The allocator is chosen by LD_PRELOAD: this program is deliberately not
  * linked to mtalloc.  The pointer escapes through an empty asm statement, so
  * gcc (at -O2) can neither elide the pair nor fold it into nothing.
+ *
+ * -d DEPTH runs the loop DEPTH function calls deeper than usual (default
+ * 0: about 6 frames from the loop to _start), for the cost of stack
+ * capture on sampled allocations, which grows with the depth.
  *
  * Instruction counts: the work outside the timed loops does not depend on
  * ITERS (the warm-up is a fixed count), so (count at 2N - count at N) / N
@@ -29,9 +36,11 @@
 
 struct job {
 	size_t size;            /* bytes per allocation */
-	unsigned long iters;    /* timed pairs (count) */
+	unsigned long iters;    /* timed pairs, or pairs per batch (count) */
+	double limit;           /* -T: run batches for this long (ns), or 0 */
 	pthread_barrier_t *start;
 	double ns;              /* result: ns per pair */
+	unsigned long done;     /* result: timed pairs (count) */
 	int failed;             /* malloc returned NULL */
 };
 
@@ -57,6 +66,20 @@ static __attribute__((noinline)) void pairs(size_t size, unsigned long n)
 	}
 }
 
+static int depth; /* extra frames between run() and the loop (count) */
+
+/* Calls pairs() DEPTH frames down; the asm after the call keeps gcc from
+ * turning the recursion into a loop or a tail call. */
+static __attribute__((noinline)) void nest(size_t size, unsigned long n,
+					     int d)
+{
+	if (d > 0)
+		nest(size, n, d - 1);
+	else
+		pairs(size, n);
+	__asm__ volatile("" : : : "memory");
+}
+
 static void *run(void *arg)
 {
 	struct job *j = arg;
@@ -64,18 +87,26 @@ static void *run(void *arg)
 
 	j->failed = p == NULL;
 	free(p);
-	pairs(j->size, WARMUP);
+	nest(j->size, WARMUP, depth);
 	if (j->start)
 		pthread_barrier_wait(j->start);
-	double t0 = now_ns();
-	pairs(j->size, j->iters);
-	j->ns = (now_ns() - t0) / (double)(j->iters ? j->iters : 1);
+	double t0 = now_ns(), t1;
+	unsigned long done = 0;
+
+	do {
+		nest(j->size, j->iters, depth);
+		done += j->iters;
+		t1 = now_ns();
+	} while (t1 - t0 < j->limit);
+	j->ns = (t1 - t0) / (double)(done ? done : 1);
+	j->done = done;
 	return NULL;
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: fastpath [-t THREADS] ITERS SIZE...\n");
+	fprintf(stderr, "usage: fastpath [-t THREADS] [-d DEPTH] [-T SECONDS] "
+		"ITERS SIZE...\n");
 	return 2;
 }
 
@@ -91,13 +122,25 @@ static int parse_ulong(const char *s, unsigned long *out)
 int main(int argc, char **argv)
 {
 	unsigned long nthreads = 1, iters, v;
+	double limit = 0;
 	size_t sizes[MAX_SIZES];
 	int nsizes = 0, opt, status = 0;
 
-	while ((opt = getopt(argc, argv, "t:")) != -1) {
-		if (opt != 't' || parse_ulong(optarg, &nthreads) ||
-		    nthreads < 1 || nthreads > MAX_THREADS)
+	while ((opt = getopt(argc, argv, "t:d:T:")) != -1) {
+		if (opt == 'T') {
+			char *end;
+
+			limit = strtod(optarg, &end) * 1e9;
+			if (end == optarg || *end || limit < 0)
+				return usage();
+		} else if (opt == 'd') {
+			if (parse_ulong(optarg, &v) || v > 1000)
+				return usage();
+			depth = (int)v;
+		} else if (opt != 't' || parse_ulong(optarg, &nthreads) ||
+			   nthreads < 1 || nthreads > MAX_THREADS) {
 			return usage();
+		}
 	}
 	if (argc - optind < 2 || parse_ulong(argv[optind], &iters))
 		return usage();
@@ -112,18 +155,21 @@ int main(int argc, char **argv)
 		pthread_t tids[MAX_THREADS];
 		pthread_barrier_t start;
 		double sum = 0;
+		unsigned long done = 0;
 
 		memset(jobs, 0, sizeof(jobs));
 		if (nthreads == 1) {
 			/* One thread: the main thread, no thread set-up. */
 			jobs[0].size = sizes[s];
 			jobs[0].iters = iters;
+			jobs[0].limit = limit;
 			run(&jobs[0]);
 		} else {
 			pthread_barrier_init(&start, NULL, (unsigned)nthreads);
 			for (unsigned long t = 0; t < nthreads; t++) {
 				jobs[t].size = sizes[s];
 				jobs[t].iters = iters;
+				jobs[t].limit = limit;
 				jobs[t].start = &start;
 				if (pthread_create(&tids[t], NULL, run, &jobs[t])) {
 					fprintf(stderr, "fastpath: cannot create thread\n");
@@ -136,6 +182,7 @@ int main(int argc, char **argv)
 		}
 		for (unsigned long t = 0; t < nthreads; t++) {
 			sum += jobs[t].ns;
+			done += jobs[t].done;
 			if (jobs[t].failed) {
 				fprintf(stderr, "fastpath: malloc(%zu) failed\n",
 					sizes[s]);
@@ -143,7 +190,7 @@ int main(int argc, char **argv)
 			}
 		}
 		printf("size=%zu threads=%lu iters=%lu ns_per_pair=%.2f\n",
-		       sizes[s], nthreads, iters, sum / (double)nthreads);
+		       sizes[s], nthreads, done / nthreads, sum / (double)nthreads);
 	}
 	return status;
 }
