@@ -106,15 +106,24 @@ def timed(cmd, env, cwd=None, stdin=None, keep_stdout=True, timeout=600,
                 pass
 
 
-def callgrind(cmd, env, cwd=None, timeout=900, out_file="/dev/null"):
+def callgrind(cmd, env, cwd=None, timeout=900, out_file="/dev/null",
+              stdin=None):
     """Instructions executed by cmd (its own process only)."""
+    fin = subprocess.DEVNULL
     try:
+        if stdin:
+            fin = open(stdin, "rb")
         p = subprocess.run(["valgrind", "--tool=callgrind",
                             f"--callgrind-out-file={out_file}"] + list(cmd),
-                           env=env, cwd=cwd, capture_output=True, text=True,
+                           env=env, cwd=cwd, stdin=fin, capture_output=True,
                            timeout=timeout)
+        p.stdout = p.stdout.decode(errors="replace")
+        p.stderr = p.stderr.decode(errors="replace")
     except (OSError, subprocess.TimeoutExpired) as e:
         raise RunError(f"callgrind {' '.join(cmd)}: {e}")
+    finally:
+        if stdin and fin != subprocess.DEVNULL:
+            fin.close()
     if p.returncode != 0:
         raise RunError(f"callgrind {' '.join(cmd)}: exit {p.returncode}: "
                        f"{p.stderr.strip()[-400:]}")

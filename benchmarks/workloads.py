@@ -5,7 +5,7 @@ its throughput, and, for the C/C++ microbenchmarks, a small single-thread
 form for instruction counts under callgrind ((I(2N) - I(N)) / ops).
 
 Microbenchmarks (built from benchmarks/*.c, *.cc; each file's header says
-what it models), each run for 0.25 s:
+what it models), each run for 0.2 s:
   fastpath    malloc(64)+free pairs, 1 thread          ns per pair
   churn       random replacement, 2 threads             Mops/s
   prodcons    allocate on one thread, free on another   M objects/s
@@ -182,7 +182,7 @@ def _per_second(count_of):
 # that is 100x slower does not make the suite 100x longer, and throughput
 # compares like with like.  The counts after -n are caps that -T reaches
 # first.
-DUR = "0.25"
+DUR = "0.2"
 
 
 def all_workloads():
