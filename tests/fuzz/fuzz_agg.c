@@ -2,19 +2,9 @@
  * mt_aggfile_read): every byte of a .mta file (mtreport merge -o) is
  * hostile.
  *
- * An input is one of two things, told apart by its first byte:
- *
- *   'F' flags payloads   framed: the harness builds an aggregate file
- *                        around the payloads (the "MTAGGR" file header,
- *                        chunk headers with the right CRC-32C), so that the
- *                        fuzzer reaches the msgpack records without having
- *                        to find checksums.  payloads = { u16 length (LE),
- *                        bytes }*; a length past the end takes what is
- *                        left.  flags bit 0: cut the file's last byte (a
- *                        torn tail); bit 1: number the chunks from 1 (a
- *                        missing chunk 0); bit 2: write major version
- *                        flags>>4 in the header
- *   anything else        raw: the input is the file itself.
+ * An input is the file itself, or ('F' inputs) chunk payloads framed into
+ * an aggregate file (the "MTAGGR" file header, chunk headers with the right
+ * CRC-32C) as tests/fuzz/fuzzutil.h describes.
  *
  * The file is read into a fresh aggregate with mt_aggfile_read.  A file
  * that is rejected must say why; one that is accepted must hold an
@@ -25,75 +15,17 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#define FUZZ_NAME "fuzz_agg"
+#include "fuzzutil.h"
 #include "report/report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                          \
-	do {                                                              \
-		if (!(x)) {                                               \
-			fprintf(stderr, "fuzz_agg: check failed: %s (%s:%d)\n", \
-				#x, __FILE__, __LINE__);                  \
-			abort();                                          \
-		}                                                         \
-	} while (0)
-
-static int memfd = -1;
-static char memfd_path[64];
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Builds the framed file of an 'F' input into a new buffer. */
-static uint8_t *frame(const uint8_t *data, size_t size, size_t *out_len)
-{
-	uint8_t flags = size > 1 ? data[1] : 0;
-	size_t cap = MT_SHARD_FILE_HEADER + size + (size / 2 + 1) * MT_CHUNK_HEADER;
-	uint8_t *f = malloc(cap), *h;
-	size_t n = MT_SHARD_FILE_HEADER;
-	uint32_t seq = flags & 2 ? 1 : 0;
-
-	if (!f)
-		return NULL;
-	memcpy(f, MT_AGG_MAGIC, 8);
-	f[8] = flags & 4 ? (uint8_t)(flags >> 4) : MT_AGG_MAJOR;
-	f[9] = 0;
-	f[10] = MT_AGG_MINOR;
-	f[11] = 0;
-	put_le32(f + 12, 0);
-	for (size_t i = 2; i < size;) {
-		size_t len = size - i >= 2 ? (size_t)data[i] | (size_t)data[i + 1] << 8 : 0;
-		i += size - i >= 2 ? 2 : size - i;
-		if (len > size - i)
-			len = size - i;
-		h = f + n;
-		put_le32(h, MT_CHUNK_MAGIC);
-		put_le32(h + 4, (uint32_t)len);
-		put_le32(h + 8, seq++);
-		put_le32(h + 12, mt_crc32c(0, data + i, len));
-		put_le32(h + 16, 0);
-		put_le32(h + 20, mt_crc32c(0, h, 20));
-		memcpy(h + MT_CHUNK_HEADER, data + i, len);
-		n += MT_CHUNK_HEADER + len;
-		i += len;
-	}
-	if (flags & 1 && n > MT_SHARD_FILE_HEADER)
-		n--;
-	*out_len = n;
-	return f;
-}
 
 static unsigned touch_str(const char *s)
 {
@@ -185,7 +117,7 @@ static unsigned check_agg(const struct mt_agg *a)
 	return sum;
 }
 
-static void read_one(size_t file_len)
+static void read_one(const char *path, size_t file_len)
 {
 	struct mt_agg x, into;
 	char err[256], what[256];
@@ -195,7 +127,7 @@ static void read_one(size_t file_len)
 	(void)file_len;
 	mt_agg_init(&x);
 	memset(err, 'x', sizeof(err));
-	rc = mt_aggfile_read(&x, memfd_path, err, sizeof(err));
+	rc = mt_aggfile_read(&x, path, err, sizeof(err));
 	CHECK(memchr(err, '\0', sizeof(err)) != NULL);
 	if (rc < 0) {
 		CHECK(rc == -EINVAL || rc == -EPROTONOSUPPORT);
@@ -218,24 +150,13 @@ static void read_one(size_t file_len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *file = data;
-	uint8_t *framed = NULL;
-	size_t len = size;
+	static const struct fuzz_format agg = {
+		"fuzz_agg", MT_AGG_MAGIC, MT_AGG_MAJOR, MT_AGG_MINOR
+	};
+	size_t len;
+	const char *path = fuzz_file(&agg, data, size, &len);
 
-	if (memfd < 0) {
-		memfd = memfd_create("fuzz_agg", MFD_CLOEXEC);
-		CHECK(memfd >= 0);
-		snprintf(memfd_path, sizeof(memfd_path), "/proc/self/fd/%d", memfd);
-	}
-	if (size >= 1 && data[0] == 'F') {
-		framed = frame(data, size, &len);
-		if (!framed)
-			return 0;
-		file = framed;
-	}
-	CHECK(ftruncate(memfd, 0) == 0);
-	CHECK(len == 0 || pwrite(memfd, file, len, 0) == (ssize_t)len);
-	read_one(len);
-	free(framed);
+	if (path)
+		read_one(path, len);
 	return 0;
 }

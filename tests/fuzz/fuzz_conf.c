@@ -17,18 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FUZZ_NAME "fuzz_conf"
+#include "fuzzutil.h"
 #include "common/common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                          \
-	do {                                                              \
-		if (!(x)) {                                               \
-			fprintf(stderr, "fuzz_conf: check failed: %s (%s:%d)\n", \
-				#x, __FILE__, __LINE__);                  \
-			abort();                                          \
-		}                                                         \
-	} while (0)
 
 /* The bounds conf.c's option table documents. */
 static void check_bounds(const struct mt_conf *c)

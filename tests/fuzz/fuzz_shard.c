@@ -1,18 +1,9 @@
 /* libFuzzer target for the shard reader (src/shard/reader.c): every byte
  * of a shard is hostile.
  *
- * An input is one of two things, told apart by its first byte:
- *
- *   'F' flags payloads   framed: the harness builds a shard around the
- *                        payloads (file header, chunk headers with the
- *                        right CRC-32C), so that the fuzzer reaches the
- *                        msgpack records without having to find checksums.
- *                        payloads = { u16 length (LE), bytes }*; a length
- *                        past the end takes what is left.  flags bit 0:
- *                        cut the file's last byte (a torn tail); bit 1:
- *                        number the chunks from 1 (a missing chunk 0);
- *                        bit 2: write major version flags>>4 in the header
- *   anything else        raw: the input is the file itself.
+ * An input is the shard itself, or ('F' inputs) chunk payloads framed into
+ * a shard (file header, chunk headers with the right CRC-32C) as
+ * tests/fuzz/fuzzutil.h describes.
  *
  * The file is read to its end with mt_shard_next; every string, array and
  * stat the reader hands back is touched and checked against the bounds
@@ -21,75 +12,17 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#define FUZZ_NAME "fuzz_shard"
+#include "fuzzutil.h"
 #include "shard/reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                          \
-	do {                                                              \
-		if (!(x)) {                                               \
-			fprintf(stderr, "fuzz_shard: check failed: %s (%s:%d)\n", \
-				#x, __FILE__, __LINE__);                  \
-			abort();                                          \
-		}                                                         \
-	} while (0)
-
-static int memfd = -1;
-static char memfd_path[64];
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Builds the framed file of an 'F' input into a new buffer. */
-static uint8_t *frame(const uint8_t *data, size_t size, size_t *out_len)
-{
-	uint8_t flags = size > 1 ? data[1] : 0;
-	size_t cap = MT_SHARD_FILE_HEADER + size + (size / 2 + 1) * MT_CHUNK_HEADER;
-	uint8_t *f = malloc(cap), *h;
-	size_t n = MT_SHARD_FILE_HEADER;
-	uint32_t seq = flags & 2 ? 1 : 0;
-
-	if (!f)
-		return NULL;
-	memcpy(f, MT_SHARD_MAGIC, 8);
-	f[8] = flags & 4 ? (uint8_t)(flags >> 4) : MT_SHARD_MAJOR;
-	f[9] = 0;
-	f[10] = MT_SHARD_MINOR;
-	f[11] = 0;
-	put_le32(f + 12, 0);
-	for (size_t i = 2; i < size;) {
-		size_t len = size - i >= 2 ? (size_t)data[i] | (size_t)data[i + 1] << 8 : 0;
-		i += size - i >= 2 ? 2 : size - i;
-		if (len > size - i)
-			len = size - i;
-		h = f + n;
-		put_le32(h, MT_CHUNK_MAGIC);
-		put_le32(h + 4, (uint32_t)len);
-		put_le32(h + 8, seq++);
-		put_le32(h + 12, mt_crc32c(0, data + i, len));
-		put_le32(h + 16, 0);
-		put_le32(h + 20, mt_crc32c(0, h, 20));
-		memcpy(h + MT_CHUNK_HEADER, data + i, len);
-		n += MT_CHUNK_HEADER + len;
-		i += len;
-	}
-	if (flags & 1 && n > MT_SHARD_FILE_HEADER)
-		n--;
-	*out_len = n;
-	return f;
-}
 
 /* Reads every byte of a string the reader returned. */
 static unsigned touch_str(const struct mt_shard_str *s, uint32_t max)
@@ -173,7 +106,8 @@ static unsigned touch(const struct mt_shard_reader *r,
 	return sum;
 }
 
-static void read_all(struct mt_shard_reader *r, size_t file_len)
+static void read_all(struct mt_shard_reader *r, const char *path,
+		     size_t file_len)
 {
 	const struct mt_shard_record *rec;
 	const struct mt_shard_stats *st;
@@ -182,7 +116,7 @@ static void read_all(struct mt_shard_reader *r, size_t file_len)
 	char small[7], line[512];
 	int rc;
 
-	rc = mt_shard_open(r, memfd_path);
+	rc = mt_shard_open(r, path);
 	if (rc < 0) {
 		CHECK(rc == -ENODATA || rc == -EINVAL || rc == -EPROTONOSUPPORT);
 		CHECK(mt_shard_error(r)[0] != '\0');
@@ -220,28 +154,19 @@ static void read_all(struct mt_shard_reader *r, size_t file_len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const struct fuzz_format shard = {
+		"fuzz_shard", MT_SHARD_MAGIC, MT_SHARD_MAJOR, MT_SHARD_MINOR
+	};
 	static struct mt_shard_reader *r;
-	const uint8_t *file = data;
-	uint8_t *framed = NULL;
-	size_t len = size;
+	size_t len;
+	const char *path;
 
-	if (memfd < 0) {
-		memfd = memfd_create("fuzz_shard", MFD_CLOEXEC);
-		CHECK(memfd >= 0);
-		snprintf(memfd_path, sizeof(memfd_path), "/proc/self/fd/%d", memfd);
+	if (!r)
 		CHECK(mt_shard_reader_new(&r) == 0);
-	}
-	if (size >= 1 && data[0] == 'F') {
-		framed = frame(data, size, &len);
-		if (!framed)
-			return 0;
-		file = framed;
-	}
-	CHECK(ftruncate(memfd, 0) == 0);
-	CHECK(len == 0 || pwrite(memfd, file, len, 0) == (ssize_t)len);
+	path = fuzz_file(&shard, data, size, &len);
 	/* one reader for every input, as mtreport reuses one: state left
 	 * behind by a previous file must not matter */
-	read_all(r, len);
-	free(framed);
+	if (path)
+		read_all(r, path, len);
 	return 0;
 }

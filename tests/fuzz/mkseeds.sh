@@ -2,8 +2,8 @@
 # Regenerates the shard reader's seed corpus (tests/fuzz/corpus/shard) from
 # real shards: tests/track/trace run preloaded in a few modes with small
 # buffers, each shard kept whole (raw seeds) and as its chunk payloads in
-# the harness's framed form (fuzz_shard.c, 'F' inputs).  Run it from a
-# built tree:  sh tests/fuzz/mkseeds.sh [BUILDDIR]
+# the harness's framed form ('F' inputs, tests/fuzz/fuzzutil.h).  Run it
+# from a built tree:  sh tests/fuzz/mkseeds.sh [BUILDDIR]
 # The corpus is committed; rerun this only when the format changes.
 set -eu
 b=$(cd "${1:-.}" && pwd)
