@@ -127,9 +127,7 @@ size_t tu_count_lines(const char *s)
 	return n;
 }
 
-/* An unnamed scratch file: unlinked at once, so nothing is left behind
- * even when the test is killed by its timeout. */
-static int scratch_file(void)
+int tu_scratch_fd(void)
 {
 	const char *base = getenv("TMPDIR");
 	char *path;
@@ -146,8 +144,7 @@ static int scratch_file(void)
 	return fd;
 }
 
-/* The whole contents of an open file, NUL-terminated; never NULL. */
-static char *read_fd(int fd, size_t *len)
+char *tu_read_fd(int fd, size_t *len)
 {
 	size_t n = 0, cap = 65536;
 	char *buf = malloc(cap + 1);
@@ -168,18 +165,17 @@ static char *read_fd(int fd, size_t *len)
 		}
 	}
 	buf[n] = '\0';
-	*len = n;
+	if (len)
+		*len = n;
 	return buf;
 }
 
-static void child(const struct tu_spawn *s, pid_t parent, int out, int err)
+void tu_child_setup(pid_t parent, const char *const *env, int preload)
 {
-	int in;
-
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(126);
-	for (const char *const *e = s->env; e && *e; e++) {
+	for (const char *const *e = env; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
 		if (eq) {
 			char name[256];
@@ -193,8 +189,15 @@ static void child(const struct tu_spawn *s, pid_t parent, int out, int err)
 			unsetenv(*e);
 		}
 	}
-	if (s->preload)
+	if (preload)
 		setenv("LD_PRELOAD", getenv("MTALLOC_LIB"), 1);
+}
+
+static void child(const struct tu_spawn *s, pid_t parent, int out, int err)
+{
+	int in;
+
+	tu_child_setup(parent, s->env, s->preload);
 	in = open(s->stdin_path ? s->stdin_path : "/dev/null", O_RDONLY);
 	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);
@@ -216,8 +219,8 @@ int tu_run(const struct tu_spawn *s, struct tu_proc *p)
 	if (s->stdout_path)
 		out = open(s->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	else
-		out = scratch_file();
-	err = scratch_file();
+		out = tu_scratch_fd();
+	err = tu_scratch_fd();
 	if (out < 0 || err < 0)
 		goto out_close;
 	fflush(NULL);
@@ -229,8 +232,8 @@ int tu_run(const struct tu_spawn *s, struct tu_proc *p)
 	while (waitpid(pid, &p->status, 0) < 0)
 		if (errno != EINTR)
 			goto out_close;
-	p->out = s->stdout_path ? strdup("") : read_fd(out, &p->out_len);
-	p->err = read_fd(err, &p->err_len);
+	p->out = s->stdout_path ? strdup("") : tu_read_fd(out, &p->out_len);
+	p->err = tu_read_fd(err, &p->err_len);
 	rc = 0;
 out_close:
 	if (out >= 0)

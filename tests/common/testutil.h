@@ -59,6 +59,21 @@ struct tu_spawn {
 	int preload;             /* 1: LD_PRELOAD the library (absolute path) */
 };
 
+/* An unnamed scratch file under $TMPDIR (or /tmp), unlinked at once so that
+ * nothing is left behind even when the test is killed by its timeout: an
+ * open descriptor, or -1 (errno). */
+int tu_scratch_fd(void);
+
+/* The whole contents of an open file, read from its start, NUL-terminated;
+ * never NULL (fails the test).  *len, when len is not NULL, gets the size. */
+char *tu_read_fd(int fd, size_t *len);
+
+/* For a child between fork and exec: makes it die with the test process
+ * (PR_SET_PDEATHSIG; _exit(126) when `parent` is already gone), applies env
+ * ("NAME=value" sets, "NAME" unsets; _exit(126) on a name of 256 bytes or
+ * more) and, with preload, sets LD_PRELOAD to the library. */
+void tu_child_setup(pid_t parent, const char *const *env, int preload);
+
 /* Runs a program to its end and fills *p.  The child dies with the test
  * process (PR_SET_PDEATHSIG) so that a test killed by its timeout leaves no
  * orphan behind.  Returns 0, or -1 if it could not start (errno). */

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,70 +23,12 @@ unsigned rl_scale(void)
 	return v >= 1 ? (unsigned)v : 1;
 }
 
-static int scratch(void)
-{
-	const char *base = getenv("TMPDIR");
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/mtalloc-rl.XXXXXX",
-		 base && *base ? base : "/tmp");
-	fd = mkstemp(path);
-	if (fd >= 0)
-		unlink(path);
-	return fd;
-}
-
-static char *slurp(int fd, size_t *len)
-{
-	size_t n = 0, cap = 65536;
-	char *buf = malloc(cap + 1);
-	ssize_t r;
-
-	cr_assert(buf);
-	lseek(fd, 0, SEEK_SET);
-	while ((r = read(fd, buf + n, cap - n)) != 0) {
-		if (r < 0) {
-			cr_assert_eq(errno, EINTR);
-			continue;
-		}
-		n += (size_t)r;
-		if (n == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			cr_assert(buf);
-		}
-	}
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	return buf;
-}
-
 static void child(const struct rl_spawn *s, pid_t parent, int out, int err)
 {
 	int in = open("/dev/null", O_RDONLY);
 
 	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(126);
-	for (const char *const *e = s->env; e && *e; e++) {
-		const char *eq = strchr(*e, '=');
-		if (eq) {
-			char name[256];
-			size_t n = (size_t)(eq - *e);
-			if (n >= sizeof(name))
-				_exit(126);
-			memcpy(name, *e, n);
-			name[n] = '\0';
-			setenv(name, eq + 1, 1);
-		} else {
-			unsetenv(*e);
-		}
-	}
-	if (s->preload)
-		setenv("LD_PRELOAD", getenv("MTALLOC_LIB"), 1);
+	tu_child_setup(parent, s->env, s->preload);
 	if (out < 0)
 		out = open("/dev/null", O_WRONLY);
 	if (err < 0)
@@ -126,7 +67,7 @@ static double now_s(void)
 
 int rl_run(const struct rl_spawn *s, struct tu_proc *p)
 {
-	int out = scratch(), err = scratch(), rc = -1;
+	int out = tu_scratch_fd(), err = tu_scratch_fd(), rc = -1;
 	pid_t pid;
 	double deadline;
 
@@ -155,8 +96,8 @@ int rl_run(const struct rl_spawn *s, struct tu_proc *p)
 		usleep(5000);
 	}
 	kill(-pid, SIGKILL); /* stragglers of the group */
-	p->out = slurp(out, &p->out_len);
-	p->err = slurp(err, &p->err_len);
+	p->out = tu_read_fd(out, &p->out_len);
+	p->err = tu_read_fd(err, &p->err_len);
 out_close:
 	if (out >= 0)
 		close(out);
