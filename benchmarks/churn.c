@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_THREADS 64
 #define PAGE 4096 /* stride of the writes into each block (bytes) */
 
@@ -37,34 +39,14 @@ struct worker {
 	double limit;        /* -T: replace for this long (ns), or 0 */
 	unsigned long nslot; /* live blocks (count) */
 	uint64_t rng;        /* xorshift64* state */
-	pthread_barrier_t *start;
 	double ns;           /* result: time of the replacement loop */
 	int failed;          /* malloc returned NULL */
 };
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static inline uint64_t next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* 95 % in 16..512 B, 5 % in 4..64 KiB, both uniform. */
 static inline size_t pick_size(uint64_t *s)
 {
-	uint64_t r = next(s);
+	uint64_t r = bench_next(s);
 
 	if (r % 100 < 95)
 		return 16 + (size_t)((r >> 8) % (512 - 16 + 1));
@@ -86,8 +68,7 @@ static void *work(void *arg)
 
 	if (!slot) {
 		w->failed = 1;
-		if (w->start)
-			pthread_barrier_wait(w->start);
+		bench_start_line();
 		return NULL;
 	}
 	for (unsigned long i = 0; i < w->nslot; i++) {
@@ -100,13 +81,12 @@ static void *work(void *arg)
 		}
 		touch(slot[i], n);
 	}
-	if (w->start)
-		pthread_barrier_wait(w->start);
-	double t0 = now_ns();
+	bench_start_line();
+	double t0 = bench_now_ns();
 	unsigned long done;
 
 	for (done = 0; done < w->ops && !w->failed; done++) {
-		unsigned long k = (unsigned long)(next(&w->rng) % w->nslot);
+		unsigned long k = (unsigned long)(bench_next(&w->rng) % w->nslot);
 		size_t n = pick_size(&w->rng);
 
 		free(slot[k]);
@@ -117,12 +97,12 @@ static void *work(void *arg)
 		}
 		touch(slot[k], n);
 		if (w->limit > 0 && (done & 1023) == 1023 &&
-		    now_ns() - t0 >= w->limit) {
+		    bench_now_ns() - t0 >= w->limit) {
 			done++;
 			break;
 		}
 	}
-	w->ns = now_ns() - t0;
+	w->ns = bench_now_ns() - t0;
 	w->ops = done;
 	for (unsigned long i = 0; i < w->nslot; i++)
 		free(slot[i]);
@@ -134,16 +114,8 @@ static void *work(void *arg)
  * missing. */
 static long peak_rss_kib(void)
 {
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	long kib = bench_status_kib("VmHWM");
 
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-				break;
-		fclose(f);
-	}
 	if (kib < 0) {
 		struct rusage ru;
 
@@ -161,31 +133,17 @@ static int usage(void)
 	return 2;
 }
 
-static int parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nthreads = 1, ops = 2000000, nslot = 10000, seed = 1;
 	struct worker w[MAX_THREADS];
-	pthread_t tids[MAX_THREADS];
-	pthread_barrier_t start;
 	int opt, status = 0;
 	double worst = 0, limit = 0;
 	unsigned long total = 0;
 
 	while ((opt = getopt(argc, argv, "t:n:s:r:T:")) != -1) {
 		if (opt == 'T') {
-			char *end;
-
-			limit = strtod(optarg, &end) * 1e9;
-			if (end == optarg || *end || limit < 0)
+			if (bench_parse_seconds(optarg, &limit))
 				return usage();
 			continue;
 		}
@@ -193,7 +151,7 @@ int main(int argc, char **argv)
 				     opt == 'n' ? &ops :
 				     opt == 's' ? &nslot :
 				     opt == 'r' ? &seed : NULL;
-		if (!dst || parse_ulong(optarg, dst))
+		if (!dst || bench_parse_ulong(optarg, dst))
 			return usage();
 	}
 	if (optind != argc || nthreads < 1 || nthreads > MAX_THREADS ||
@@ -207,21 +165,8 @@ int main(int argc, char **argv)
 		w[t].nslot = nslot;
 		w[t].rng = (seed + t) * 0x9E3779B97F4A7C15ULL | 1;
 	}
-	if (nthreads == 1) {
-		work(&w[0]);
-	} else {
-		pthread_barrier_init(&start, NULL, (unsigned)nthreads);
-		for (unsigned long t = 0; t < nthreads; t++) {
-			w[t].start = &start;
-			if (pthread_create(&tids[t], NULL, work, &w[t])) {
-				fprintf(stderr, "churn: cannot create thread\n");
-				return 1;
-			}
-		}
-		for (unsigned long t = 0; t < nthreads; t++)
-			pthread_join(tids[t], NULL);
-		pthread_barrier_destroy(&start);
-	}
+	if (bench_run_workers("churn", nthreads, work, w, sizeof(w[0])))
+		return 1;
 	for (unsigned long t = 0; t < nthreads; t++) {
 		if (w[t].ns > worst)
 			worst = w[t].ns;

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define WARMUP 1000    /* untimed pairs before each timed loop (count) */
 #define MAX_SIZES 16
 #define MAX_THREADS 64
@@ -38,19 +40,10 @@ struct job {
 	size_t size;            /* bytes per allocation */
 	unsigned long iters;    /* timed pairs, or pairs per batch (count) */
 	double limit;           /* -T: run batches for this long (ns), or 0 */
-	pthread_barrier_t *start;
 	double ns;              /* result: ns per pair */
 	unsigned long done;     /* result: timed pairs (count) */
 	int failed;             /* malloc returned NULL */
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* The measured loop: nothing but the pair and the loop itself (no NULL
  * test: free(NULL) is harmless, and run() checks that the size can be
@@ -88,15 +81,14 @@ static void *run(void *arg)
 	j->failed = p == NULL;
 	free(p);
 	nest(j->size, WARMUP, depth);
-	if (j->start)
-		pthread_barrier_wait(j->start);
-	double t0 = now_ns(), t1;
+	bench_start_line();
+	double t0 = bench_now_ns(), t1;
 	unsigned long done = 0;
 
 	do {
 		nest(j->size, j->iters, depth);
 		done += j->iters;
-		t1 = now_ns();
+		t1 = bench_now_ns();
 	} while (t1 - t0 < j->limit);
 	j->ns = (t1 - t0) / (double)(done ? done : 1);
 	j->done = done;
@@ -110,15 +102,6 @@ static int usage(void)
 	return 2;
 }
 
-static int parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nthreads = 1, iters, v;
@@ -128,58 +111,40 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "t:d:T:")) != -1) {
 		if (opt == 'T') {
-			char *end;
-
-			limit = strtod(optarg, &end) * 1e9;
-			if (end == optarg || *end || limit < 0)
+			if (bench_parse_seconds(optarg, &limit))
 				return usage();
 		} else if (opt == 'd') {
-			if (parse_ulong(optarg, &v) || v > 1000)
+			if (bench_parse_ulong(optarg, &v) || v > 1000)
 				return usage();
 			depth = (int)v;
-		} else if (opt != 't' || parse_ulong(optarg, &nthreads) ||
+		} else if (opt != 't' || bench_parse_ulong(optarg, &nthreads) ||
 			   nthreads < 1 || nthreads > MAX_THREADS) {
 			return usage();
 		}
 	}
-	if (argc - optind < 2 || parse_ulong(argv[optind], &iters))
+	if (argc - optind < 2 || bench_parse_ulong(argv[optind], &iters))
 		return usage();
 	for (int i = optind + 1; i < argc; i++) {
-		if (nsizes == MAX_SIZES || parse_ulong(argv[i], &v) || v == 0)
+		if (nsizes == MAX_SIZES || bench_parse_ulong(argv[i], &v) || v == 0)
 			return usage();
 		sizes[nsizes++] = v;
 	}
 
 	for (int s = 0; s < nsizes; s++) {
 		struct job jobs[MAX_THREADS];
-		pthread_t tids[MAX_THREADS];
-		pthread_barrier_t start;
 		double sum = 0;
 		unsigned long done = 0;
 
 		memset(jobs, 0, sizeof(jobs));
-		if (nthreads == 1) {
-			/* One thread: the main thread, no thread set-up. */
-			jobs[0].size = sizes[s];
-			jobs[0].iters = iters;
-			jobs[0].limit = limit;
-			run(&jobs[0]);
-		} else {
-			pthread_barrier_init(&start, NULL, (unsigned)nthreads);
-			for (unsigned long t = 0; t < nthreads; t++) {
-				jobs[t].size = sizes[s];
-				jobs[t].iters = iters;
-				jobs[t].limit = limit;
-				jobs[t].start = &start;
-				if (pthread_create(&tids[t], NULL, run, &jobs[t])) {
-					fprintf(stderr, "fastpath: cannot create thread\n");
-					return 1;
-				}
-			}
-			for (unsigned long t = 0; t < nthreads; t++)
-				pthread_join(tids[t], NULL);
-			pthread_barrier_destroy(&start);
+		for (unsigned long t = 0; t < nthreads; t++) {
+			jobs[t].size = sizes[s];
+			jobs[t].iters = iters;
+			jobs[t].limit = limit;
 		}
+		/* one thread: the main thread, no thread set-up */
+		if (bench_run_workers("fastpath", nthreads, run, jobs,
+				      sizeof(jobs[0])))
+			return 1;
 		for (unsigned long t = 0; t < nthreads; t++) {
 			sum += jobs[t].ns;
 			done += jobs[t].done;

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_BUILDERS 4096
 #define ELEM 24 /* bytes per vector element */
 
@@ -45,30 +47,11 @@ struct builder {
 	int vector;    /* 1: grows by 1.5x in ELEM steps; 0: string, 2x */
 };
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static inline uint64_t next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* Draws a final length whose logarithm is uniform: short buffers are
  * common, long ones rare, as in real programs. */
 static size_t log_uniform(uint64_t *s, size_t lo, size_t hi)
 {
-	double u = (double)(next(s) >> 11) / 9007199254740992.0; /* [0,1) */
+	double u = (double)(bench_next(s) >> 11) / 9007199254740992.0; /* [0,1) */
 	double v = (double)lo * pow((double)hi / (double)lo, u);
 
 	return (size_t)v;
@@ -88,15 +71,6 @@ static int start(struct builder *b, uint64_t *rng)
 	return b->buf ? 0 : -1;
 }
 
-static int parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nrealloc = 1000000, nb = 64, done = 0;
@@ -109,35 +83,32 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "n:b:T:")) != -1) {
 		if (opt == 'T') {
-			char *end;
-
-			limit = strtod(optarg, &end) * 1e9;
-			if (end == optarg || *end || limit < 0)
+			if (bench_parse_seconds(optarg, &limit))
 				goto usage;
 			continue;
 		}
 		unsigned long *dst = opt == 'n' ? &nrealloc :
 				     opt == 'b' ? &nb : NULL;
-		if (!dst || parse_ulong(optarg, dst))
+		if (!dst || bench_parse_ulong(optarg, dst))
 			goto usage;
 	}
 	if (optind != argc || nb < 1 || nb > MAX_BUILDERS)
 		goto usage;
 
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned long i = 0; i < nb; i++) {
 		b[i].vector = i & 1;
 		if (start(&b[i], &rng))
 			goto oom;
 	}
 	while (done < nrealloc) {
-		struct builder *x = &b[next(&rng) % nb];
+		struct builder *x = &b[bench_next(&rng) % nb];
 		/* Up to a quarter of the capacity at a time (at least 64 B or
 		 * one element): a few appends per realloc, so that the
 		 * allocator, not the appending, is what the loop measures. */
 		size_t add = x->vector ?
-			ELEM * (1 + (size_t)(next(&rng) % (x->cap / ELEM / 4 + 1))) :
-			1 + (size_t)(next(&rng) % (x->cap / 4 > 64 ? x->cap / 4 : 64));
+			ELEM * (1 + (size_t)(bench_next(&rng) % (x->cap / ELEM / 4 + 1))) :
+			1 + (size_t)(bench_next(&rng) % (x->cap / 4 > 64 ? x->cap / 4 : 64));
 
 		if (x->len + add > x->cap) {
 			size_t cap = x->cap;
@@ -152,7 +123,7 @@ int main(int argc, char **argv)
 			x->cap = cap;
 			done++;
 			if (limit > 0 && (done & 255) == 0 &&
-			    now_ns() - t0 >= limit)
+			    bench_now_ns() - t0 >= limit)
 				break;
 		}
 		for (size_t off = 0; off < add; off += sizeof(text)) {
@@ -170,7 +141,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned long i = 0; i < nb; i++)
 		free(b[i].buf);
-	double t1 = now_ns();
+	double t1 = bench_now_ns();
 	printf("reallocs=%lu builders=%lu bytes_appended=%llu seconds=%.3f "
 	       "mops=%.3f\n", done, nb, (unsigned long long)appended,
 	       (t1 - t0) / 1e9, (double)done / (t1 - t0) * 1e3);

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_CHAINS 64
 #define MIN_SIZE 8     /* bytes */
 #define MAX_SIZE 1000  /* bytes */
@@ -50,28 +52,9 @@ struct chain {
 static sem_t done;             /* posted once per finished chain */
 static double t_start, limit;  /* -T: start and length of the run (ns) */
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static inline uint64_t next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 static inline size_t pick_size(uint64_t *s)
 {
-	return MIN_SIZE + (size_t)(next(s) % (MAX_SIZE - MIN_SIZE + 1));
+	return MIN_SIZE + (size_t)(bench_next(s) % (MAX_SIZE - MIN_SIZE + 1));
 }
 
 static void *generation(void *arg)
@@ -80,7 +63,7 @@ static void *generation(void *arg)
 	pthread_t tid;
 
 	for (unsigned long i = 0; i < c->ops; i++) {
-		unsigned long k = (unsigned long)(next(&c->rng) % c->nslot);
+		unsigned long k = (unsigned long)(bench_next(&c->rng) % c->nslot);
 		size_t n = pick_size(&c->rng);
 
 		free(c->slot[k]);
@@ -94,7 +77,7 @@ static void *generation(void *arg)
 	}
 	c->gens++;
 	if (--c->left == 0 || c->failed ||
-	    (limit > 0 && now_ns() - t_start >= limit)) {
+	    (limit > 0 && bench_now_ns() - t_start >= limit)) {
 		sem_post(&done);
 		return NULL;
 	}
@@ -108,15 +91,6 @@ static void *generation(void *arg)
 	return NULL;
 }
 
-static int parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nchain = 2, ngen = 100, ops = 20000, nslot = 1000;
@@ -125,10 +99,7 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "t:g:n:s:T:")) != -1) {
 		if (opt == 'T') {
-			char *end;
-
-			limit = strtod(optarg, &end) * 1e9;
-			if (end == optarg || *end || limit < 0)
+			if (bench_parse_seconds(optarg, &limit))
 				goto usage;
 			continue;
 		}
@@ -136,7 +107,7 @@ int main(int argc, char **argv)
 				     opt == 'g' ? &ngen :
 				     opt == 'n' ? &ops :
 				     opt == 's' ? &nslot : NULL;
-		if (!dst || parse_ulong(optarg, dst))
+		if (!dst || bench_parse_ulong(optarg, dst))
 			goto usage;
 	}
 	if (optind != argc || nchain < 1 || nchain > MAX_CHAINS || ngen < 1 ||
@@ -165,7 +136,7 @@ int main(int argc, char **argv)
 			memset(c->slot[k], 1, n);
 		}
 	}
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	unsigned long gens = 0;
 
 	t_start = t0;
@@ -181,7 +152,7 @@ int main(int argc, char **argv)
 	for (unsigned long i = 0; i < nchain; i++)
 		while (sem_wait(&done) != 0 && errno == EINTR)
 			;
-	double t1 = now_ns();
+	double t1 = bench_now_ns();
 	for (unsigned long i = 0; i < nchain; i++) {
 		gens += chains[i].gens;
 		if (chains[i].failed) {

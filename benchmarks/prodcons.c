@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_PAIRS 64
 #define CACHELINE 64
 
@@ -53,36 +55,22 @@ struct pair {
 	unsigned long done;  /* objects handed over and freed (count) */
 	double limit;        /* -T: produce for this long (ns), or 0 */
 	uint64_t rng;        /* producer's xorshift64* state */
-	pthread_barrier_t *start;
 	double t0, t1;       /* first produced, last freed (ns) */
 	int failed;          /* malloc failed or an object was corrupt */
+};
+
+/* One end of a pair: a worker of bench_run_workers. */
+struct end {
+	struct pair *pair;
+	int consumer;        /* 0: the producer */
 };
 
 /* Pushed after the last object: tells the consumer to stop. */
 static struct obj end_marker;
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static inline uint64_t next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 static inline size_t pick_size(uint64_t *s)
 {
-	uint64_t r = next(s);
+	uint64_t r = bench_next(s);
 
 	if (r % 100 < 95)
 		return 16 + (size_t)((r >> 8) % (256 - 16 + 1));
@@ -103,8 +91,8 @@ static void *produce(void *arg)
 {
 	struct pair *p = arg;
 
-	pthread_barrier_wait(p->start);
-	p->t0 = now_ns();
+	bench_start_line();
+	p->t0 = bench_now_ns();
 	for (unsigned long i = 0; i < p->nobj; i++) {
 		size_t n = pick_size(&p->rng);
 		struct obj *o = malloc(n);
@@ -118,7 +106,7 @@ static void *produce(void *arg)
 		((volatile char *)o)[n - 1] = 1;
 		push(&p->ring, o);
 		if (p->limit > 0 && (i & 1023) == 1023 &&
-		    now_ns() - p->t0 >= p->limit)
+		    bench_now_ns() - p->t0 >= p->limit)
 			break;
 	}
 	push(&p->ring, &end_marker);
@@ -130,7 +118,7 @@ static void *consume(void *arg)
 	struct pair *p = arg;
 	struct ring *r = &p->ring;
 
-	pthread_barrier_wait(p->start);
+	bench_start_line();
 	for (unsigned long i = 0;; i++) {
 		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 		while (__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == t)
@@ -146,49 +134,42 @@ static void *consume(void *arg)
 			p->failed = 1;
 		free(o);
 	}
-	p->t1 = now_ns();
+	p->t1 = bench_now_ns();
 	return NULL;
 }
 
-static int parse_ulong(const char *s, unsigned long *out)
+static void *play(void *arg)
 {
-	char *end;
+	struct end *e = arg;
 
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
+	return e->consumer ? consume(e->pair) : produce(e->pair);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned long npairs = 1, nobj = 1000000, nring = 1024;
 	static struct pair pairs[MAX_PAIRS];
-	pthread_t tids[2 * MAX_PAIRS];
-	pthread_barrier_t start;
+	struct end ends[2 * MAX_PAIRS];
 	double t0 = 0, t1 = 0, limit = 0;
 	unsigned long total = 0;
 	int opt, status = 0;
 
 	while ((opt = getopt(argc, argv, "t:n:q:T:")) != -1) {
 		if (opt == 'T') {
-			char *end;
-
-			limit = strtod(optarg, &end) * 1e9;
-			if (end == optarg || *end || limit < 0)
+			if (bench_parse_seconds(optarg, &limit))
 				goto usage;
 			continue;
 		}
 		unsigned long *dst = opt == 't' ? &npairs :
 				     opt == 'n' ? &nobj :
 				     opt == 'q' ? &nring : NULL;
-		if (!dst || parse_ulong(optarg, dst))
+		if (!dst || bench_parse_ulong(optarg, dst))
 			goto usage;
 	}
 	if (optind != argc || npairs < 1 || npairs > MAX_PAIRS || nring < 2 ||
 	    (nring & (nring - 1)))
 		goto usage;
 
-	pthread_barrier_init(&start, NULL, (unsigned)(2 * npairs));
 	for (unsigned long i = 0; i < npairs; i++) {
 		struct pair *p = &pairs[i];
 
@@ -201,15 +182,12 @@ int main(int argc, char **argv)
 		p->nobj = nobj;
 		p->limit = limit;
 		p->rng = (i + 1) * 0x9E3779B97F4A7C15ULL | 1;
-		p->start = &start;
-		if (pthread_create(&tids[2 * i], NULL, produce, p) ||
-		    pthread_create(&tids[2 * i + 1], NULL, consume, p)) {
-			fprintf(stderr, "prodcons: cannot create thread\n");
-			return 1;
-		}
+		ends[2 * i] = (struct end){ p, 0 };
+		ends[2 * i + 1] = (struct end){ p, 1 };
 	}
-	for (unsigned long i = 0; i < 2 * npairs; i++)
-		pthread_join(tids[i], NULL);
+	if (bench_run_workers("prodcons", 2 * npairs, play, ends,
+			      sizeof(ends[0])))
+		return 1;
 	for (unsigned long i = 0; i < npairs; i++) {
 		if (i == 0 || pairs[i].t0 < t0)
 			t0 = pairs[i].t0;
@@ -222,7 +200,6 @@ int main(int argc, char **argv)
 		}
 		free(pairs[i].ring.slot);
 	}
-	pthread_barrier_destroy(&start);
 	printf("pairs=%lu objects=%lu seconds=%.3f mops=%.3f\n", npairs,
 	       total / npairs, (t1 - t0) / 1e9,
 	       t1 > t0 ? (double)total / (t1 - t0) * 1e3 : 0.0);

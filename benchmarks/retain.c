@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_THREADS 64
 #define KIB 1024
 
@@ -72,30 +74,6 @@ static void *work(void *arg)
 	return arg;
 }
 
-static long rss_kib(void)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
-static int parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nthreads = 8;
@@ -105,7 +83,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "t:n:")) != -1) {
 		unsigned long *dst = opt == 't' ? &nthreads :
 				     opt == 'n' ? &nblocks : NULL;
-		if (!dst || parse_ulong(optarg, dst))
+		if (!dst || bench_parse_ulong(optarg, dst))
 			goto usage;
 	}
 	if (optind != argc || nthreads < 1 || nthreads > MAX_THREADS ||
@@ -113,7 +91,7 @@ int main(int argc, char **argv)
 		goto usage;
 
 	make_sizes();
-	long base = rss_kib();
+	long base = bench_status_kib("VmRSS");
 	pthread_barrier_init(&freed, NULL, (unsigned)nthreads + 1);
 	pthread_barrier_init(&done, NULL, (unsigned)nthreads + 1);
 	for (unsigned long t = 0; t < nthreads; t++)
@@ -122,7 +100,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	pthread_barrier_wait(&freed);
-	long rss = rss_kib();
+	long rss = bench_status_kib("VmRSS");
 	pthread_barrier_wait(&done);
 	for (unsigned long t = 0; t < nthreads; t++)
 		pthread_join(tids[t], NULL);

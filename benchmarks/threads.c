@@ -30,29 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_CONCURRENT 256
 #define MAX_ALLOCS 4096
 
 static unsigned long nalloc = 64;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static inline uint64_t next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* The thread's seed is its argument; returns one live block (or NULL if an
  * allocation failed, which the main thread reports). */
@@ -62,7 +45,7 @@ static void *work(void *arg)
 	char *p[MAX_ALLOCS];
 
 	for (unsigned long i = 0; i < nalloc; i++) {
-		size_t n = 16 + (size_t)(next(&rng) % (512 - 16 + 1));
+		size_t n = 16 + (size_t)(bench_next(&rng) % (512 - 16 + 1));
 
 		p[i] = malloc(n);
 		if (!p[i]) {
@@ -77,15 +60,6 @@ static void *work(void *arg)
 	return p[0];
 }
 
-static int parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nthread = 20000, conc = 4, started = 0, joined = 0;
@@ -95,27 +69,24 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "n:c:a:T:")) != -1) {
 		if (opt == 'T') {
-			char *end;
-
-			limit = strtod(optarg, &end) * 1e9;
-			if (end == optarg || *end || limit < 0)
+			if (bench_parse_seconds(optarg, &limit))
 				goto usage;
 			continue;
 		}
 		unsigned long *dst = opt == 'n' ? &nthread :
 				     opt == 'c' ? &conc :
 				     opt == 'a' ? &nalloc : NULL;
-		if (!dst || parse_ulong(optarg, dst))
+		if (!dst || bench_parse_ulong(optarg, dst))
 			goto usage;
 	}
 	if (optind != argc || conc < 1 || conc > MAX_CONCURRENT ||
 	    nalloc < 1 || nalloc > MAX_ALLOCS)
 		goto usage;
 
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	while (joined < started || started < nthread) {
 		if (started < nthread && started - joined < conc) {
-			if (limit > 0 && now_ns() - t0 >= limit) {
+			if (limit > 0 && bench_now_ns() - t0 >= limit) {
 				nthread = started; /* start no more */
 				continue;
 			}
@@ -135,7 +106,7 @@ int main(int argc, char **argv)
 		free(last);
 		joined++;
 	}
-	double t1 = now_ns();
+	double t1 = bench_now_ns();
 	if (status)
 		fprintf(stderr, "threads: malloc failed\n");
 	printf("threads=%lu concurrent=%lu allocs=%lu seconds=%.3f "
