@@ -125,11 +125,12 @@ def all_configs(lib, mt_malloc_conf=""):
             conf += f",prof_final:true,prof_prefix:{run_dir}/jeprof"
         return {"MALLOC_CONF": conf}
 
-    def heaptrack_wrap(cmd, run_dir):
-        return ["heaptrack", "-o", os.path.join(run_dir, "heaptrack")] + \
-            list(cmd)
-
+    # the wrapper that missing() checks is the one that runs
     heaptrack = shutil.which("heaptrack") or "/usr/bin/heaptrack"
+
+    def heaptrack_wrap(cmd, run_dir):
+        return [heaptrack, "-o", os.path.join(run_dir, "heaptrack")] + \
+            list(cmd)
     return [
         Config("glibc", "glibc malloc"),
         Config("jemalloc", "jemalloc 5.3 (Debian)", preload=je,
