@@ -345,7 +345,7 @@ EXPORT void free_sized(void *p, size_t n)
 		return free_slow(p);
 	if (MT_UNLIKELY(free_countdown()))
 		return free_unset(p);
-	mtje_sdallocx(p, n, 0);
+	mtje_sdallocx_noflags(p, n);
 }
 
 EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
@@ -509,16 +509,25 @@ static MT_COLD void *new_failed(size_t n, size_t align, bool nothrow)
 	abort();
 }
 
-EXPORT void *_Znwm(size_t n)
+/* operator new's rare case, out of line so that the entry below is reached
+ * by a jump and stays out of the stack a sample records. */
+static MT_COLD void *new_slow(size_t n)
 {
-	void *p;
+	void *p = malloc_slow(n);
 
-	if (MT_UNLIKELY(countdown(n))) {
-		p = malloc_slow(n);
-	} else {
-		mt_tls.nalloc++;
-		p = mtje_malloc(n);
-	}
+	return MT_LIKELY(p != NULL) ? p : new_failed(n, 0, false);
+}
+
+/* The most called C++ entry.  Compiled without a frame pointer: the fast
+ * path then needs no frame (a push to keep n for the failure case, the
+ * call, the test), and every path that can sample leaves by a jump, so a
+ * frame-pointer walk never meets this function. */
+EXPORT __attribute__((optimize("omit-frame-pointer"))) void *_Znwm(size_t n)
+{
+	if (MT_UNLIKELY(countdown(n)))
+		return new_slow(n);
+	mt_tls.nalloc++;
+	void *p = mtje_malloc(n);
 
 	return MT_LIKELY(p != NULL) ? p : new_failed(n, 0, false);
 }
@@ -559,7 +568,7 @@ EXPORT void _ZdlPvm(void *p, size_t n)
 		return free_slow(p);
 	if (MT_UNLIKELY(free_countdown()))
 		return free_unset(p);
-	mtje_sdallocx(p, n, 0);
+	mtje_sdallocx_noflags(p, n);
 }
 
 EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt)

@@ -26,6 +26,12 @@ void *mtje_mallocx(size_t size, int flags);
 void *mtje_rallocx(void *p, size_t size, int flags);
 void mtje_dallocx(void *p, int flags);
 void mtje_sdallocx(void *p, size_t size, int flags);
+/* Sized free without flags: jemalloc's own operator delete(void *, size_t)
+ * entry, which takes the free fast path with the size class looked up from
+ * `size` (no radix-tree walk); mtje_sdallocx has no fast path in 5.3.  Its
+ * name keeps jemalloc's internal je_ prefix, which the rename leaves alone. */
+void je_je_sdallocx_noflags(void *p, size_t size) MT_HIDDEN;
+#define mtje_sdallocx_noflags je_je_sdallocx_noflags
 size_t mtje_nallocx(size_t size, int flags);
 int mtje_mallctl(const char *name, void *old, size_t *oldlen, void *new_,
 		 size_t newlen);
