@@ -114,10 +114,11 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 			pthread_getname_np(pthread_self(), t->w.thread_name,
 					   sizeof(t->w.thread_name));
 		if (mt_shard_ready(&t->w, t->tid)) {
+			uint64_t now = mt_now_ns();
 			uint32_t id = mt_shard_stack(&t->w, pcs, depth);
-			mt_shard_put_alloc(&t->w, o->seq, (uintptr_t)p, n,
+			mt_shard_put_alloc(&t->w, o->seq, now, (uintptr_t)p, n,
 					   usable - n, id, omit_weight ? -1.0 : weight);
-			mt_thread_timeline_tick(&t->w);
+			mt_thread_timeline_tick(&t->w, now);
 		} else {
 			mt_shard_drop(&t->w, 24);
 		}
@@ -141,7 +142,8 @@ void mt_track_free(struct mt_tls *t, void *p)
 	    mt_shard_lock(&t->w, 0)) {
 		uint64_t seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
 		if (mt_shard_ready(&t->w, t->tid))
-			mt_shard_put_free(&t->w, seq, (uintptr_t)p, o->seq);
+			mt_shard_put_free(&t->w, seq, mt_now_ns(), (uintptr_t)p,
+					  o->seq);
 		else
 			mt_shard_drop(&t->w, 16);
 		mt_shard_unlock(&t->w);

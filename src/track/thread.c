@@ -390,16 +390,18 @@ static void put_timeline(struct mt_shard_writer *w)
 	uint64_t a = 0, act = 0, res = 0, map = 0;
 
 	mt_backend_process_bytes(&a, &act, &res, &map);
-	__atomic_store_n(&timeline_last, mt_now_ns(), __ATOMIC_RELAXED);
-	mt_shard_put_timeline(w, a, act, res, map, mt_track_live_estimate());
+	uint64_t now = mt_now_ns();
+	__atomic_store_n(&timeline_last, now, __ATOMIC_RELAXED);
+	mt_shard_put_timeline(w, now, a, act, res, map, mt_track_live_estimate());
 }
 
-void mt_thread_timeline_tick(struct mt_shard_writer *w)
+void mt_thread_timeline_tick(struct mt_shard_writer *w, uint64_t now)
 {
 	uint64_t last = __atomic_load_n(&timeline_last, __ATOMIC_RELAXED);
-	uint64_t now = mt_now_ns();
 
-	if (!conf.timeline_ms || now - last < conf.timeline_ms * 1000000u)
+	/* Signed: another thread may have set a later point since `now`. */
+	if (!conf.timeline_ms ||
+	    (int64_t)(now - last) < (int64_t)(conf.timeline_ms * 1000000u))
 		return;
 	if (__atomic_compare_exchange_n(&timeline_last, &last, now, false,
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED))

@@ -87,9 +87,9 @@ void mt_thread_mark(const char *label);
  * 0 or -EINVAL. */
 int mt_thread_sample_set(const char *spec);
 
-/* Writes a timeline point into w if the last one is older than the
- * configured interval (any thread's). */
-void mt_thread_timeline_tick(struct mt_shard_writer *w);
+/* Writes a timeline point into w if the last one (any thread's) is older
+ * than the configured interval at `now` (mt_now_ns). */
+void mt_thread_timeline_tick(struct mt_shard_writer *w, uint64_t now);
 
 /* ---- sample.c ---- */
 
