@@ -149,7 +149,11 @@ double mt_sample_decide(struct mt_tls *t, size_t n, bool *omit_weight)
 	*omit_weight = true;
 	if (!t->sampling)
 		policy = MT_SAMPLE_OFF;
-	if (gen != t->policy_gen || __atomic_exchange_n(&t->pending, 0, __ATOMIC_RELAXED)) {
+	/* pending is read before it is exchanged: an exchange is a locked
+	 * instruction, on every decision of `all` and `tiered`. */
+	if (gen != t->policy_gen ||
+	    (__atomic_load_n(&t->pending, __ATOMIC_RELAXED) &&
+	     __atomic_exchange_n(&t->pending, 0, __ATOMIC_RELAXED))) {
 		/* New thread or new policy: a fresh countdown decides. */
 		t->policy_gen = gen;
 		real = policy == MT_SAMPLE_POISSON ? draw_exponential(t, mean) : 0;

@@ -25,6 +25,11 @@ struct alloc {
 	uint64_t pc0;  /* innermost frame, 0 if unknown */
 };
 
+/* One size class's requests, as the shard's MT_REC_CLASSES says. */
+struct class_req {
+	uint64_t size, requests;
+};
+
 struct shard {
 	uint64_t pid, ppid, tid, fork_seq;
 	char thread[64];      /* last name seen */
@@ -35,6 +40,11 @@ struct shard {
 	size_t nf;
 	struct mod { char path[512]; uint64_t base, size; } *m;
 	size_t nm;
+	uint64_t timeline_ns;  /* time of the last timeline point, 0 if none */
+	double live_estimate;  /* bytes, at that point */
+	uint64_t classes_ns;   /* time of the last MT_REC_CLASSES, 0 if none */
+	struct class_req *classes;
+	size_t nclasses;
 	struct mt_shard_stats stats;
 };
 
@@ -96,6 +106,21 @@ static void read_shard(const char *path, struct shard *sh)
 			stacks[nstacks].id = rec->u.stack.id;
 			stacks[nstacks++].pc0 = rec->u.stack.depth ? rec->u.stack.pcs[0] : 0;
 			break;
+		case MT_REC_TIMELINE:
+			sh->timeline_ns = rec->u.timeline.time_ns;
+			sh->live_estimate = rec->u.timeline.live_estimate;
+			break;
+		case MT_REC_CLASSES:
+			sh->classes_ns = rec->u.classes.time_ns;
+			sh->nclasses = rec->u.classes.n;
+			free(sh->classes);
+			sh->classes = calloc(sh->nclasses + 1, sizeof(*sh->classes));
+			cr_assert(sh->classes);
+			for (size_t i = 0; i < sh->nclasses; i++) {
+				sh->classes[i].size = rec->u.classes.v[i].size;
+				sh->classes[i].requests = rec->u.classes.v[i].requests;
+			}
+			break;
 		case MT_REC_ALLOC: {
 			struct alloc a = { rec->u.alloc.seq, rec->u.alloc.size,
 					   rec->u.alloc.stack_id, 0, 0 };
@@ -146,6 +171,7 @@ static void unload(struct run *run)
 		free(run->s[i].a);
 		free(run->s[i].free_seq);
 		free(run->s[i].m);
+		free(run->s[i].classes);
 	}
 	free(run->s);
 }
@@ -174,6 +200,27 @@ static struct shard *find_alloc(struct run *run, uint64_t seq, size_t *at)
 static bool traced_size(uint64_t size)
 {
 	return size >= 1000 && size < 2000;
+}
+
+/* True when some shard frees the allocation of event `seq`. */
+static bool freed(struct run *run, uint64_t seq)
+{
+	for (size_t j = 0; j < run->n; j++)
+		for (size_t f = 0; f < run->s[j].nf; f++)
+			if (run->s[j].free_seq[f] == seq)
+				return true;
+	return false;
+}
+
+/* jemalloc's size class of a request of n bytes (16-byte quanta, four
+ * classes per doubling). */
+static uint64_t size_class(uint64_t n)
+{
+	if (n <= 64)
+		return n <= 16 ? 16 : (n + 15) & ~(uint64_t)15;
+	unsigned lg = 63u - (unsigned)__builtin_clzll(n - 1);
+	uint64_t delta = (uint64_t)1 << (lg - 2);
+	return (n + delta - 1) & ~(delta - 1);
 }
 
 /* ---- running the workload ---- */
@@ -236,20 +283,54 @@ static void check_every_record(struct run *run, const struct truth t[4])
 				cross++;
 		}
 		/* live: this thread's allocations no shard frees */
-		for (size_t k = 0; k < sh->na; k++) {
-			bool freed = false;
-			if (!traced_size(sh->a[k].size))
-				continue;
-			for (size_t j = 0; j < run->n && !freed; j++)
-				for (size_t f = 0; f < run->s[j].nf && !freed; f++)
-					freed = run->s[j].free_seq[f] == sh->a[k].seq;
-			live += !freed;
-		}
+		for (size_t k = 0; k < sh->na; k++)
+			live += traced_size(sh->a[k].size) && !freed(run, sh->a[k].seq);
 		cr_expect_eq(allocs, t[i].allocs, "%s allocs %d, want %d", name, allocs, t[i].allocs);
 		cr_expect_eq(own, t[i].frees, "%s own frees %d, want %d", name, own, t[i].frees);
 		cr_expect_eq(cross, t[i].cross, "%s cross frees %d, want %d", name, cross, t[i].cross);
 		cr_expect_eq(live, t[i].live, "%s live %d, want %d", name, live, t[i].live);
 		cr_expect_eq(sh->stats.chunks_corrupt, 0);
+	}
+}
+
+/* The figures written at process exit, once every worker has exited,
+ * against the records (sample:all, so every weight is 1): the live
+ * estimate of the last timeline point is the bytes of the allocations no
+ * shard frees, and the requests of the traced size classes count every
+ * sampled allocation of those classes: each thread passes its own share of
+ * both on at its exit.  (The requests may count more: jemalloc adds an
+ * explicit tcache's requests to an arena other than the tracked one, so a
+ * few tracked requests are not subtracted.) */
+static void check_exit_figures(struct run *run)
+{
+	const struct shard *last = NULL, *cls = NULL;
+	double live = 0;
+
+	for (size_t i = 0; i < run->n; i++) {
+		const struct shard *sh = &run->s[i];
+		if (sh->timeline_ns && (!last || sh->timeline_ns > last->timeline_ns))
+			last = sh;
+		if (sh->classes_ns && (!cls || sh->classes_ns > cls->classes_ns))
+			cls = sh;
+		for (size_t k = 0; k < sh->na; k++)
+			if (!freed(run, sh->a[k].seq))
+				live += (double)sh->a[k].size;
+	}
+	cr_assert(last && cls, "no timeline point or size classes");
+	cr_expect_eq(last->live_estimate, live, "live estimate %.0f, live bytes %.0f",
+		     last->live_estimate, live);
+	for (uint64_t c = 1024; c <= 2048; c += 256) {
+		uint64_t sampled = 0, requests = 0;
+		for (size_t i = 0; i < run->n; i++)
+			for (size_t k = 0; k < run->s[i].na; k++)
+				sampled += size_class(run->s[i].a[k].size) == c;
+		for (size_t k = 0; k < cls->nclasses; k++)
+			if (cls->classes[k].size == c)
+				requests = cls->classes[k].requests;
+		cr_expect(requests >= sampled,
+			  "class %llu: %llu requests, %llu sampled allocations",
+			  (unsigned long long)c, (unsigned long long)requests,
+			  (unsigned long long)sampled);
 	}
 }
 
@@ -270,6 +351,7 @@ Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
 		snprintf(name, sizeof(name), "trace-%d", i);
 		cr_expect_str_eq(by_name(&run, name)->end, "exit");
 	}
+	check_exit_figures(&run);
 	unload(&run);
 	tu_proc_free(&p);
 	tu_rmtree(dir);
