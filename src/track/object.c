@@ -63,7 +63,7 @@ uint64_t mt_track_class_requests(uint64_t class_size)
 /* Counts a sampled allocation of n bytes by the class it asks for. */
 static void count_class(struct mt_tls *t, size_t n)
 {
-	unsigned i = class_index(mtje_nallocx(n ? n : 1, 0));
+	unsigned i = class_index(mt_backend_size_class(n));
 
 	if (MT_UNLIKELY(!t->class_pending)) {
 		t->class_pending = mtje_calloc(CLASSES, sizeof(uint32_t));
@@ -161,12 +161,13 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 {
 	uintptr_t pcs[256];
 	size_t room = align > sizeof(struct obj) ? align : sizeof(struct obj);
-	size_t total;
+	size_t total, usable;
 
 	if (__builtin_add_overflow(n, room, &total))
 		return NULL;
 	t->guard++;
-	char *base = mt_backend_tracked_alloc(total, align, zero, tcache_of(t));
+	char *base = mt_backend_tracked_alloc(total, align, zero, tcache_of(t),
+					      &usable);
 	if (!base) {
 		t->guard--;
 		return NULL;
@@ -182,7 +183,6 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 	count_class(t, n);
 
 	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth);
-	size_t usable = mt_backend_tracked_usable(base) - room;
 	if (mt_shard_lock(&t->w, 0)) {
 		if (!t->w.buf) /* a new shard: its header names the thread */
 			pthread_getname_np(pthread_self(), t->w.thread_name,
@@ -191,7 +191,8 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 			uint64_t now = mt_now_ns();
 			uint32_t id = mt_shard_stack(&t->w, pcs, depth);
 			mt_shard_put_alloc(&t->w, o->seq, now, (uintptr_t)p, n,
-					   usable - n, id, omit_weight ? -1.0 : weight);
+					   usable - room - n, id,
+					   omit_weight ? -1.0 : weight);
 			mt_thread_timeline_tick(&t->w, now);
 		} else {
 			mt_shard_drop(&t->w, 24);

@@ -23,6 +23,7 @@ struct alloc {
 	uint64_t seq, size, stack;
 	double weight; /* 1/p */
 	uint64_t pc0;  /* innermost frame, 0 if unknown */
+	uint64_t slack; /* bytes: usable size - size */
 };
 
 /* One size class's requests, as the shard's MT_REC_CLASSES says. */
@@ -123,7 +124,8 @@ static void read_shard(const char *path, struct shard *sh)
 			break;
 		case MT_REC_ALLOC: {
 			struct alloc a = { rec->u.alloc.seq, rec->u.alloc.size,
-					   rec->u.alloc.stack_id, 0, 0 };
+					   rec->u.alloc.stack_id, 0, 0,
+					   rec->u.alloc.slack };
 			cr_assert_eq(mt_shard_alloc_weight(mt_shard_header(r),
 							   &rec->u.alloc, &a.weight), 0);
 			for (size_t i = 0; i < nstacks; i++)
@@ -373,6 +375,42 @@ Test(track, a_small_buffer_spreads_records_over_many_chunks, .timeout = 60)
 	cr_expect_geq(sh->stats.chunks_read, 2, "%llu chunks",
 		      (unsigned long long)sh->stats.chunks_read);
 	cr_expect(!sh->stats.torn_tail);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* Every size up to 600 bytes and beyond, and alignments from 32 bytes to
+ * 1 MiB: each record's slack (from the computed size class) is what
+ * malloc_usable_size says less the size, and the blocks' bytes survive
+ * frees and reuse. */
+Test(track, sampled_blocks_of_every_size_and_alignment_keep_their_bytes, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "sizes", NULL);
+	struct run run;
+	size_t checked = 0;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	cr_assert(strstr(p.out, "intact "), "trace found a block changed:\n%s",
+		  strstr(p.out, "corrupt") ? strstr(p.out, "corrupt") : p.out);
+	load(dir, &run);
+	for (const char *line = p.out; (line = strstr(line, "usable ")); line++) {
+		unsigned long long size, usable;
+		bool found = false;
+		cr_assert_eq(sscanf(line, "usable %llu %llu", &size, &usable), 2);
+		if (!size)
+			continue; /* the countdown never sends 0 bytes to be sampled */
+		for (size_t i = 0; i < run.n && !found; i++)
+			for (size_t k = 0; k < run.s[i].na && !found; k++)
+				found = run.s[i].a[k].size == size &&
+					run.s[i].a[k].slack == usable - size;
+		cr_expect(found, "no record of %llu bytes with slack %llu", size,
+			  usable - size);
+		checked++;
+	}
+	cr_expect_geq(checked, 2 * (600 + 715), "%zu allocations", checked);
 	unload(&run);
 	tu_proc_free(&p);
 	tu_rmtree(dir);
