@@ -129,9 +129,9 @@ void *mt_backend_tracked_alloc(size_t size, size_t align, bool zero,
  * mt_backend_tracked_init). */
 size_t mt_backend_size_class(size_t n);
 
-/* Frees a block returned by mt_backend_tracked_alloc, through the calling
- * thread's `tcache` (or none if -1). */
-void mt_backend_tracked_free(void *p, int tcache);
+/* Frees a block returned by mt_backend_tracked_alloc(size, align, ...),
+ * through the calling thread's `tcache` (or none if -1). */
+void mt_backend_tracked_free(void *p, size_t size, size_t align, int tcache);
 
 /* Usable size of a block returned by mt_backend_tracked_alloc. */
 size_t mt_backend_tracked_usable(const void *p);

@@ -310,9 +310,16 @@ void *mt_backend_tracked_alloc(size_t size, size_t align, bool zero, int tcache,
 	return p;
 }
 
-void mt_backend_tracked_free(void *p, int tcache)
+void mt_backend_tracked_free(void *p, size_t size, size_t align, int tcache)
 {
-	mtje_dallocx(p, tcache_flag(tcache));
+	int f = tcache_flag(tcache);
+
+	if (align > 16)
+		f |= MALLOCX_LG_ALIGN(__builtin_ctzl(align));
+	/* Sized: jemalloc takes the class from the size instead of looking
+	 * the block up in its radix tree (often a cache miss for a block
+	 * freed long after its allocation). */
+	mtje_sdallocx(p, size ? size : 1, f);
 }
 
 size_t mt_backend_tracked_usable(const void *p)

@@ -18,7 +18,7 @@
  *             allocates n blocks of 1700 bytes) and frees them.
  *   loop      allocates and frees forever (for kill -9).
  *   sizes     allocates every size 0..600, then sizes up to 3 MiB, and
- *             aligned blocks (32 B to 1 MiB), each filled over its usable
+ *             aligned blocks (32 B to 4 GiB), each filled over its usable
  *             size with a byte of its own; frees every other one,
  *             allocates the same again, checks every live block's bytes
  *             and frees them all.  Prints "usable SIZE USABLE" for each
@@ -265,7 +265,7 @@ static int mode_sizes(void)
 {
 	static const size_t aligns[] = { 32, 64, 256, 4096, 65536, (size_t)1 << 20 };
 	static const size_t asizes[] = { 0, 1, 100, 1000, 5000, 70000 };
-	enum { MAXB = 2 * (601 + 800 + 2 + 6 * 6) };
+	enum { MAXB = 2 * (601 + 800 + 2 + 6 * 6 + 1) };
 	struct block *b = calloc(MAXB, sizeof(*b));
 	size_t n = 0;
 
@@ -283,6 +283,9 @@ static int mode_sizes(void)
 			for (size_t k = 0; k < sizeof(asizes) / sizeof(asizes[0]); k++)
 				if (sizes_alloc(b, &n, asizes[k], aligns[a]))
 					return 1;
+		/* One block only: each takes 5 GiB of the 64 GiB range. */
+		if (sizes_alloc(b, &n, 100, (size_t)1 << 32))
+			return 1;
 		if (round == 0)
 			for (size_t i = 0; i < n; i += 2) {
 				free(b[i].p); /* reused by the second round */

@@ -382,9 +382,11 @@ Test(track, a_small_buffer_spreads_records_over_many_chunks, .timeout = 60)
 }
 
 /* Every size up to 600 bytes and beyond, and alignments from 32 bytes to
- * 1 MiB: each record's slack (from the computed size class) is what
+ * 4 GiB: each record's slack (from the computed size class) is what
  * malloc_usable_size says less the size, and the blocks' bytes survive
- * frees and reuse. */
+ * frees and reuse (sampled blocks are freed with their size, so a wrong
+ * size class would hand out overlapping blocks; an alignment of 4 GiB
+ * once lost the header's 32-bit offset and crashed at free). */
 Test(track, sampled_blocks_of_every_size_and_alignment_keep_their_bytes, .timeout = 60)
 {
 	char *dir = tu_tmpdir();
