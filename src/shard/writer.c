@@ -637,14 +637,18 @@ static int open_shard(struct mt_shard_writer *w)
 	const struct mt_shard_proc *p = &mt_shard_proc;
 	int dfd, fd = -1, err;
 
-	if (!w->created) {
+	/* The directory itself is not followed if it is a link (one planted
+	 * under the name the user gave, say): ELOOP, and nothing is written.
+	 * It is made (mkdir -p) only when a new shard does not find it: one
+	 * mkdir per path component for every shard was most of the system
+	 * calls of a program with many short sampling threads. */
+	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT && !w->created) {
 		err = make_dir(p->dir);
 		if (err)
 			return err;
+		dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	/* The directory itself is not followed if it is a link (one planted
-	 * under the name the user gave, say): ELOOP, and nothing is written. */
-	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
 	if (w->created) {
