@@ -58,6 +58,9 @@ struct mt_shard_writer {
 	unsigned modules_written;  /* module records written (count) */
 	uint32_t next_stack_id;
 	struct mt_intern *intern;  /* stack table */
+	uintptr_t *last_pcs;     /* the last stack interned (MT_STACK_MAX) */
+	uint32_t last_depth;     /* its frames (count); UINT32_MAX = none */
+	uint32_t last_id;        /* its id */
 	char name[96];           /* file name within the directory */
 	char thread_name[16];    /* last name written */
 };
@@ -124,9 +127,12 @@ void mt_shard_put_thread_exit(struct mt_shard_writer *w, uint32_t tid,
 			      uint64_t bytes_allocated, uint64_t bytes_freed);
 void mt_shard_put_end(struct mt_shard_writer *w, const char *reason);
 
-/* Interns a stack (innermost first): returns its id, writing the
- * MT_REC_STACK record (and any module records not yet in this shard) the
- * first time. */
+/* The most frames a stack may have (stack_depth's bound). */
+#define MT_STACK_MAX 256
+
+/* Interns a stack (innermost first, n <= MT_STACK_MAX): returns its id,
+ * writing the MT_REC_STACK record (and any module records not yet in this
+ * shard) the first time. */
 uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
 			unsigned n);
 

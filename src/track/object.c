@@ -167,7 +167,7 @@ uint64_t mt_track_live_estimate(struct mt_tls *self)
 void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 		     double weight, bool omit_weight)
 {
-	uintptr_t pcs[256];
+	uintptr_t pcs[MT_STACK_MAX];
 	size_t room = room_for(align);
 	size_t total, usable;
 

@@ -419,6 +419,44 @@ Test(track, sampled_blocks_of_every_size_and_alignment_keep_their_bytes, .timeou
 	free(dir);
 }
 
+/* trace sites calls site A ten times for each call of site B: every
+ * record of a site names that site's stack (the writer compares a stack
+ * with the last one before hashing it), and the two stacks differ. */
+Test(track, repeated_and_alternating_sites_keep_their_own_stacks, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "sites", "2000");
+	struct run run;
+	uint64_t stack[2] = { UINT64_MAX, UINT64_MAX }, pc0[2] = { 0, 0 };
+	size_t n[2] = { 0, 0 };
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	for (size_t i = 0; i < run.n; i++)
+		for (size_t k = 0; k < run.s[i].na; k++) {
+			const struct alloc *a = &run.s[i].a[k];
+			int site = a->size == 256 ? 0 : a->size == 4096 ? 1 : -1;
+			if (site < 0)
+				continue;
+			if (!n[site]++) {
+				stack[site] = a->stack;
+				pc0[site] = a->pc0;
+			}
+			cr_expect_eq(a->stack, stack[site], "site %c: stack %llu, then %llu",
+				     'A' + site, (unsigned long long)stack[site],
+				     (unsigned long long)a->stack);
+		}
+	cr_expect_eq(n[0], 2000);
+	cr_expect_eq(n[1], 200);
+	cr_expect_neq(stack[0], stack[1]);
+	cr_expect(pc0[0] && pc0[1] && pc0[0] != pc0[1], "innermost frames %llx, %llx",
+		  (unsigned long long)pc0[0], (unsigned long long)pc0[1]);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* |N^ - N| <= 4 sigma for the allocations of one size (doc/sampling.md). */
 static void check_estimate(struct run *run, uint64_t size, double n, bool explicit_p)
 {
