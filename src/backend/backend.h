@@ -124,14 +124,20 @@ int mt_backend_tracked_tcache(void);
 void mt_backend_tracked_tcache_destroy(int tcache);
 
 /* Allocates `size` bytes aligned to `align` (a power of two) in the tracked
- * arena through `tcache` (or none if -1), zeroed if asked; NULL when the
- * range or memory is exhausted. */
+ * arena through `tcache` (or none if -1), zeroed if asked, and sets
+ * *usable to the block's usable size; NULL when the range or memory is
+ * exhausted. */
 void *mt_backend_tracked_alloc(size_t size, size_t align, bool zero,
-			       int tcache);
+			       int tcache, size_t *usable);
 
-/* Frees a block returned by mt_backend_tracked_alloc, through the calling
- * thread's `tcache` (or none if -1). */
-void mt_backend_tracked_free(void *p, int tcache);
+/* jemalloc's size class for a request of n bytes without alignment
+ * (nallocx(n, 0), computed once the classes are checked at
+ * mt_backend_tracked_init). */
+size_t mt_backend_size_class(size_t n);
+
+/* Frees a block returned by mt_backend_tracked_alloc(size, align, ...),
+ * through the calling thread's `tcache` (or none if -1). */
+void mt_backend_tracked_free(void *p, size_t size, size_t align, int tcache);
 
 /* Usable size of a block returned by mt_backend_tracked_alloc. */
 size_t mt_backend_tracked_usable(const void *p);

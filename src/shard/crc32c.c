@@ -1,7 +1,9 @@
 /* CRC-32C (Castagnoli, reflected polynomial 0x82f63b78): the SSE4.2 crc32
  * instruction where the CPU has it (checked once at run time), else
  * table-driven, slicing by 8.  Both give the same results.  Shared by the
- * shard writer and the reader. */
+ * shard writer and the reader.  Unaligned words are read with
+ * __builtin_memcpy: libmtalloc is built -fno-builtin, which makes a plain
+ * memcpy a call per word. */
 #include "config.h"
 
 #include <pthread.h>
@@ -54,10 +56,10 @@ static uint32_t crc_hw(uint32_t crc, const unsigned char *p, uint64_t len)
 	}
 	while (len >= 32) {
 		uint64_t w0, w1, w2, w3;
-		memcpy(&w0, p, 8);
-		memcpy(&w1, p + 8, 8);
-		memcpy(&w2, p + 16, 8);
-		memcpy(&w3, p + 24, 8);
+		__builtin_memcpy(&w0, p, 8);
+		__builtin_memcpy(&w1, p + 8, 8);
+		__builtin_memcpy(&w2, p + 16, 8);
+		__builtin_memcpy(&w3, p + 24, 8);
 		c = _mm_crc32_u64(c, w0);
 		c = _mm_crc32_u64(c, w1);
 		c = _mm_crc32_u64(c, w2);
@@ -67,7 +69,7 @@ static uint32_t crc_hw(uint32_t crc, const unsigned char *p, uint64_t len)
 	}
 	while (len >= 8) {
 		uint64_t w;
-		memcpy(&w, p, 8);
+		__builtin_memcpy(&w, p, 8);
 		c = _mm_crc32_u64(c, w);
 		p += 8;
 		len -= 8;
@@ -90,7 +92,7 @@ uint32_t mt_crc32c(uint32_t crc, const void *data, uint64_t len)
 #endif
 	while (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && len >= 8) {
 		uint64_t w;
-		memcpy(&w, p, 8);
+		__builtin_memcpy(&w, p, 8);
 		w ^= crc;
 		crc = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^
 		      table[5][(w >> 16) & 0xff] ^ table[4][(w >> 24) & 0xff] ^

@@ -7,10 +7,10 @@
 #ifndef MT_SHARD_H
 #define MT_SHARD_H
 
-#include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/common.h"
 #include "format.h"
@@ -44,6 +44,10 @@ struct mt_shard_writer {
 	unsigned char *buf;      /* file header room + chunk header + payload */
 	size_t cap;              /* bytes of buf */
 	size_t len;              /* bytes used in buf, headers included */
+	size_t limit;            /* bytes: a record of n bytes goes in without
+				  * further checks while len + n <= limit;
+				  * 0 while the chunk is empty (not started),
+				  * the writer failed or has no buffer */
 	uint32_t shard_no;       /* this shard's number in the process */
 	uint32_t chunk_seq;      /* number of the chunk being filled */
 	uint32_t chunk_records;  /* records in it (count) */
@@ -54,41 +58,67 @@ struct mt_shard_writer {
 	unsigned modules_written;  /* module records written (count) */
 	uint32_t next_stack_id;
 	struct mt_intern *intern;  /* stack table */
+	uintptr_t *last_pcs;     /* the last stack interned (MT_STACK_MAX) */
+	uint32_t last_depth;     /* its frames (count); UINT32_MAX = none */
+	uint32_t last_id;        /* its id */
 	char name[96];           /* file name within the directory */
 	char thread_name[16];    /* last name written */
-	msgpack_packer pk;
 };
 
-/* Monotonic time in ns. */
-uint64_t mt_now_ns(void);
+/* Monotonic time in ns (clock_gettime through the vDSO). */
+static inline uint64_t mt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Takes the writer; returns false if it stays busy for `wait_ns` (0 =
  * don't wait).  Only the exit-time flusher of other threads waits. */
-bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns);
-void mt_shard_unlock(struct mt_shard_writer *w);
+bool mt_shard_lock_wait(struct mt_shard_writer *w, uint64_t wait_ns);
+static inline bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns)
+{
+	if (MT_LIKELY(!__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQUIRE)))
+		return true;
+	return mt_shard_lock_wait(w, wait_ns);
+}
+
+static inline void mt_shard_unlock(struct mt_shard_writer *w)
+{
+	__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+}
 
 /* Gets the writer ready for records (allocates its buffer on first use);
  * false when the writer failed or memory is short (the record is then
  * counted as dropped by the caller with mt_shard_drop). */
-bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid);
+bool mt_shard_ready_slow(struct mt_shard_writer *w, uint32_t tid);
+static inline bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid)
+{
+	if (MT_LIKELY(w->buf && !w->failed))
+		return true;
+	return mt_shard_ready_slow(w, tid);
+}
 
 /* Counts a record that could not be written. */
 void mt_shard_drop(struct mt_shard_writer *w, size_t bytes);
 
-/* Record appenders (format.h says what each field means).  weight < 0
- * omits the weight. */
-void mt_shard_put_alloc(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
-			uint64_t size, uint64_t slack, uint32_t stack_id,
-			double weight);
-void mt_shard_put_free(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
-		       uint64_t alloc_seq);
+/* Record appenders (format.h says what each field means).  `now` is the
+ * record's time (mt_now_ns), read once by the caller.  weight < 0 omits
+ * the weight. */
+void mt_shard_put_alloc(struct mt_shard_writer *w, uint64_t seq, uint64_t now,
+			uintptr_t addr, uint64_t size, uint64_t slack,
+			uint32_t stack_id, double weight);
+void mt_shard_put_free(struct mt_shard_writer *w, uint64_t seq, uint64_t now,
+		       uintptr_t addr, uint64_t alloc_seq);
 void mt_shard_put_totals(struct mt_shard_writer *w, uint64_t allocs,
 			 uint64_t frees, uint64_t bytes_allocated,
 			 uint64_t bytes_freed, bool shared);
 void mt_shard_put_classes(struct mt_shard_writer *w, const uint64_t *sizes,
 			  const uint64_t *requests, unsigned n);
-void mt_shard_put_timeline(struct mt_shard_writer *w, uint64_t allocated,
-			   uint64_t active, uint64_t resident, uint64_t mapped,
+void mt_shard_put_timeline(struct mt_shard_writer *w, uint64_t now,
+			   uint64_t allocated, uint64_t active,
+			   uint64_t resident, uint64_t mapped,
 			   uint64_t live_estimate);
 void mt_shard_put_mark(struct mt_shard_writer *w, const char *label);
 void mt_shard_put_thread_name(struct mt_shard_writer *w, const char *name);
@@ -97,9 +127,12 @@ void mt_shard_put_thread_exit(struct mt_shard_writer *w, uint32_t tid,
 			      uint64_t bytes_allocated, uint64_t bytes_freed);
 void mt_shard_put_end(struct mt_shard_writer *w, const char *reason);
 
-/* Interns a stack (innermost first): returns its id, writing the
- * MT_REC_STACK record (and any module records not yet in this shard) the
- * first time. */
+/* The most frames a stack may have (stack_depth's bound). */
+#define MT_STACK_MAX 256
+
+/* Interns a stack (innermost first, n <= MT_STACK_MAX): returns its id,
+ * writing the MT_REC_STACK record (and any module records not yet in this
+ * shard) the first time. */
 uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
 			unsigned n);
 

@@ -2,6 +2,15 @@
  * one framed chunk per write(2). */
 #include "config.h"
 
+#include <string.h>
+/* The library is built -fno-builtin (for alloc.c), which makes every
+ * memcpy a call, and msgpack-c stores each multi-byte field with memcpy.
+ * Here memcpy is gcc's builtin, so a field becomes one store.  Defined
+ * before msgpack.h is read, so that its inline packers see it. */
+#define memcpy(d, s, n) __builtin_memcpy(d, s, n)
+
+#include <msgpack.h>
+
 #include "shard.h"
 
 #include <errno.h>
@@ -31,15 +40,7 @@ struct mt_intern {
 	} slot[];
 };
 
-uint64_t mt_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns)
+bool mt_shard_lock_wait(struct mt_shard_writer *w, uint64_t wait_ns)
 {
 	uint64_t start = 0;
 
@@ -56,32 +57,68 @@ bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns)
 	return true;
 }
 
-void mt_shard_unlock(struct mt_shard_writer *w)
+/* ---- encoding ----
+ *
+ * Records are encoded by msgpack-c's packer.  Each record has a packer of
+ * its own, a local object whose write callback is cursor_put, appending to
+ * a cursor into the writer's buffer.  With the packer's callback known at
+ * compile time, gcc inlines msgpack-c's static inline pack functions and
+ * the callback into the record functions marked FLATTEN, and each field
+ * becomes a few stores: no indirect call, no memcpy call.  The room for the
+ * whole record is checked once, before it is encoded (begin); the cursor
+ * still refuses to write past the buffer, and a record that would have
+ * overrun it is dropped whole (commit). */
+
+#define FLATTEN __attribute__((flatten))
+
+struct cursor {
+	unsigned char *p;   /* next byte to write */
+	unsigned char *end; /* end of the buffer */
+	bool over;          /* a piece did not fit: the record is dropped */
+};
+
+static inline __attribute__((always_inline)) int
+cursor_put(void *data, const char *s, size_t n)
 {
-	__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+	struct cursor *c = data;
+
+	if (MT_UNLIKELY(n > (size_t)(c->end - c->p))) {
+		c->over = true;
+		return -1;
+	}
+	/* n is a constant after inlining (1, 2, 3, 5 or 9 for fields):
+	 * the builtin becomes a store. */
+	__builtin_memcpy(c->p, s, n);
+	c->p += n;
+	return 0;
 }
 
-static int put_bytes(void *data, const char *p, size_t n)
+/* Starts a record at w->len; the caller made room for it. */
+static inline __attribute__((always_inline)) void
+rec_open(struct mt_shard_writer *w, struct cursor *c)
 {
-	struct mt_shard_writer *w = data;
+	c->p = w->buf + w->len;
+	c->end = w->buf + w->cap;
+	c->over = false;
+}
 
-	unsigned char *d = w->buf + w->len;
+/* The packer of one record, writing through cursor `c`.  A separate local
+ * object from the cursor, whose address does not escape once msgpack-c's
+ * functions are inlined: gcc then knows its callback at every call. */
+#define PACKER(pk, c) msgpack_packer pk = { (c), cursor_put }
 
-	if (n > w->cap - w->len)
-		return -1; /* cannot happen: room() reserved the bound */
-	/* msgpack hands over pieces of 1, 2, 3, 5 or 9 bytes: copy those
-	 * inline (the library is built -fno-builtin, so plain memcpy is a
-	 * call; callgrind: a third of the record cost). */
-	switch (n) {
-	case 1: d[0] = (unsigned char)p[0]; break;
-	case 2: __builtin_memcpy(d, p, 2); break;
-	case 3: __builtin_memcpy(d, p, 3); break;
-	case 5: __builtin_memcpy(d, p, 5); break;
-	case 9: __builtin_memcpy(d, p, 9); break;
-	default: memcpy(d, p, n);
+/* Ends a record: keeps it, or drops it if it overran the buffer (which
+ * the room reserved before it makes impossible). */
+static inline __attribute__((always_inline)) void
+rec_close(struct mt_shard_writer *w, struct cursor *c)
+{
+	MT_ASSERT(!c->over);
+	if (MT_UNLIKELY(c->over)) {
+		w->chunk_records--;
+		mt_shard_drop(w, 0);
+		return;
 	}
-	w->len += n;
-	return 0;
+	w->len = (size_t)(c->p - w->buf);
 }
 
 static void put_str(msgpack_packer *pk, const char *s, size_t max)
@@ -105,20 +142,22 @@ static void put_kv_str(msgpack_packer *pk, const char *k, const char *v,
 	put_str(pk, v, max);
 }
 
-static uint64_t tick(struct mt_shard_writer *w)
+/* The delta of a record's time (ns) from the previous one in the chunk,
+ * clamped at 0. */
+static inline uint64_t tick(struct mt_shard_writer *w, uint64_t now)
 {
-	uint64_t t = mt_now_ns(), d = t > w->time_last ? t - w->time_last : 0;
+	uint64_t d = now > w->time_last ? now - w->time_last : 0;
 
-	if (t > w->time_last)
-		w->time_last = t;
+	if (now > w->time_last)
+		w->time_last = now;
 	return d;
 }
 
-static void put_header(struct mt_shard_writer *w)
+/* The shard's header record (at most ~7 KiB: argv is cut at 2 KiB). */
+static void put_header(struct mt_shard_writer *w, msgpack_packer *pk)
 {
 	const struct mt_shard_proc *p = &mt_shard_proc;
 	const struct mt_conf *c = p->conf;
-	msgpack_packer *pk = &w->pk;
 	static const char *policy[] = { "poisson", "tiered", "all", "off" };
 	unsigned argc = 0;
 
@@ -168,31 +207,64 @@ static void put_header(struct mt_shard_writer *w)
 		put_kv_uint(pk, MT_KEY_FORK_SEQ, p->fork_seq);
 }
 
-/* Makes room for a record of at most `need` bytes, starting a chunk (and,
- * for a new shard, writing its header) first when needed. */
-static bool room(struct mt_shard_writer *w, size_t need)
+/* Begins the chunk in an empty buffer: its MT_REC_CHUNK record, then, in a
+ * new shard's chunk 0, the header.  `now` (ns) is the time base, or 0 to
+ * read the clock.  False if they did not fit (a 16 KiB buffer, the least,
+ * holds them with room to spare). */
+static bool start_chunk(struct mt_shard_writer *w, uint64_t now)
+{
+	struct cursor c;
+	PACKER(pk, &c);
+
+	w->time_last = now ? now : mt_now_ns();
+	rec_open(w, &c);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, MT_REC_CHUNK);
+	msgpack_pack_uint64(&pk, w->seq_last);
+	msgpack_pack_uint64(&pk, w->time_last);
+	if (w->chunk_seq == 0 && !w->created)
+		put_header(w, &pk);
+	if (c.over)
+		return false;
+	w->len = (size_t)(c.p - w->buf);
+	w->limit = w->cap;
+	return true;
+}
+
+/* What begin() cannot settle with its one comparison: no buffer, a failed
+ * writer, an empty chunk (to be started) or a full one (to be flushed). */
+static MT_COLD bool room_slow(struct mt_shard_writer *w, size_t need,
+			      uint64_t now)
 {
 	if (w->failed || !w->buf)
 		goto drop;
-	if (w->len + need > w->cap) {
+	if (w->len > HDR && w->len + need > w->cap) {
 		mt_shard_flush(w);
-		if (w->failed || HDR + 64 + need > w->cap)
+		if (w->failed)
 			goto drop;
 	}
-	w->chunk_records++;
-	if (w->len == HDR) {
-		w->time_last = mt_now_ns();
-		msgpack_pack_array(&w->pk, 3);
-		msgpack_pack_uint8(&w->pk, MT_REC_CHUNK);
-		msgpack_pack_uint64(&w->pk, w->seq_last);
-		msgpack_pack_uint64(&w->pk, w->time_last);
-		if (w->chunk_seq == 0 && !w->created)
-			put_header(w);
-	}
+	if (w->len == HDR && !start_chunk(w, now))
+		goto drop;
+	if (w->len + need > w->cap)
+		goto drop; /* larger than a chunk can hold */
 	return true;
 drop:
 	mt_shard_drop(w, need);
 	return false;
+}
+
+/* Makes room for a record of at most `need` bytes and opens it in c.  `now`
+ * (ns) is the record's time, 0 for a record without one.  False when the
+ * record is dropped (and counted).  One comparison on the common path:
+ * `limit` is 0 whenever the slow path has work to do. */
+static inline __attribute__((always_inline)) bool
+begin(struct mt_shard_writer *w, size_t need, uint64_t now, struct cursor *c)
+{
+	if (MT_UNLIKELY(w->len + need > w->limit) && !room_slow(w, need, now))
+		return false;
+	w->chunk_records++;
+	rec_open(w, c);
+	return true;
 }
 
 void mt_shard_drop(struct mt_shard_writer *w, size_t bytes)
@@ -207,7 +279,7 @@ uint64_t mt_shard_dropped_total(void)
 	return __atomic_load_n(&dropped_total, __ATOMIC_RELAXED);
 }
 
-bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid)
+bool mt_shard_ready_slow(struct mt_shard_writer *w, uint32_t tid)
 {
 	if (w->failed)
 		return false;
@@ -219,13 +291,13 @@ bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid)
 		return false;
 	w->cap = cap;
 	w->len = HDR;
+	w->limit = 0; /* the first record starts the chunk */
 	w->tid = tid;
 	w->shard_no = __atomic_fetch_add(&file_counter, 1, __ATOMIC_RELAXED);
 	w->chunk_seq = 0;
 	w->created = false;
 	w->modules_written = 0;
 	w->next_stack_id = 0;
-	msgpack_packer_init(&w->pk, w, put_bytes);
 	return true;
 }
 
@@ -233,121 +305,153 @@ bool mt_shard_ready(struct mt_shard_writer *w, uint32_t tid)
 static void put_modules(struct mt_shard_writer *w)
 {
 	unsigned n = mt_modules_count();
+	struct cursor c;
+	PACKER(pk, &c);
 
 	while (w->modules_written < n) {
 		const struct mt_module *m = mt_modules_get(w->modules_written);
 		size_t plen = strlen(m->path);
-		if (!room(w, 64 + plen + m->build_id_len))
+		if (!begin(w, 64 + plen + m->build_id_len, 0, &c))
 			return;
-		msgpack_pack_array(&w->pk, 6);
-		msgpack_pack_uint8(&w->pk, MT_REC_MODULE);
-		msgpack_pack_uint32(&w->pk, w->modules_written);
-		msgpack_pack_str(&w->pk, plen);
-		msgpack_pack_str_body(&w->pk, m->path, plen);
-		msgpack_pack_bin(&w->pk, m->build_id_len);
-		msgpack_pack_bin_body(&w->pk, m->build_id, m->build_id_len);
-		msgpack_pack_uint64(&w->pk, m->base);
-		msgpack_pack_uint64(&w->pk, m->size);
+		msgpack_pack_array(&pk, 6);
+		msgpack_pack_uint8(&pk, MT_REC_MODULE);
+		msgpack_pack_uint32(&pk, w->modules_written);
+		msgpack_pack_str(&pk, plen);
+		msgpack_pack_str_body(&pk, m->path, plen);
+		msgpack_pack_bin(&pk, m->build_id_len);
+		msgpack_pack_bin_body(&pk, m->build_id, m->build_id_len);
+		msgpack_pack_uint64(&pk, m->base);
+		msgpack_pack_uint64(&pk, m->size);
+		rec_close(w, &c);
 		w->modules_written++;
 	}
 }
 
-void mt_shard_put_alloc(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
-			uint64_t size, uint64_t slack, uint32_t stack_id,
-			double weight)
+FLATTEN void mt_shard_put_alloc(struct mt_shard_writer *w, uint64_t seq,
+				uint64_t now, uintptr_t addr, uint64_t size,
+				uint64_t slack, uint32_t stack_id, double weight)
 {
-	if (!room(w, 72))
+	struct cursor c;
+	PACKER(pk, &c);
+
+	/* 8 elements: 2 fixints, 5 uints of at most 9 bytes, a uint32, a
+	 * float32 */
+	if (!begin(w, 1 + 2 + 5 * 9 + 5 + 5, now, &c))
 		return;
-	msgpack_pack_array(&w->pk, weight < 0 ? 7 : 8);
-	msgpack_pack_uint8(&w->pk, MT_REC_ALLOC);
-	msgpack_pack_uint64(&w->pk, seq - w->seq_last);
+	msgpack_pack_array(&pk, weight < 0 ? 7 : 8);
+	msgpack_pack_uint8(&pk, MT_REC_ALLOC);
+	msgpack_pack_uint64(&pk, seq - w->seq_last);
 	w->seq_last = seq;
-	msgpack_pack_uint64(&w->pk, tick(w));
-	msgpack_pack_uint64(&w->pk, (addr - mt_shard_proc.addr_base) >> MT_ADDR_SHIFT);
-	msgpack_pack_uint64(&w->pk, size);
-	msgpack_pack_uint64(&w->pk, slack);
-	msgpack_pack_uint32(&w->pk, stack_id);
+	msgpack_pack_uint64(&pk, tick(w, now));
+	msgpack_pack_uint64(&pk, (addr - mt_shard_proc.addr_base) >> MT_ADDR_SHIFT);
+	msgpack_pack_uint64(&pk, size);
+	msgpack_pack_uint64(&pk, slack);
+	msgpack_pack_uint32(&pk, stack_id);
 	if (weight >= 0)
-		msgpack_pack_float(&w->pk, (float)weight);
+		msgpack_pack_float(&pk, (float)weight);
+	rec_close(w, &c);
 }
 
-void mt_shard_put_free(struct mt_shard_writer *w, uint64_t seq, uintptr_t addr,
-		       uint64_t alloc_seq)
+FLATTEN void mt_shard_put_free(struct mt_shard_writer *w, uint64_t seq,
+			       uint64_t now, uintptr_t addr, uint64_t alloc_seq)
 {
-	if (!room(w, 56))
+	struct cursor c;
+	PACKER(pk, &c);
+
+	if (!begin(w, 1 + 1 + 4 * 9, now, &c))
 		return;
-	msgpack_pack_array(&w->pk, 5);
-	msgpack_pack_uint8(&w->pk, MT_REC_FREE);
-	msgpack_pack_uint64(&w->pk, seq - w->seq_last);
+	msgpack_pack_array(&pk, 5);
+	msgpack_pack_uint8(&pk, MT_REC_FREE);
+	msgpack_pack_uint64(&pk, seq - w->seq_last);
 	w->seq_last = seq;
-	msgpack_pack_uint64(&w->pk, tick(w));
-	msgpack_pack_uint64(&w->pk, (addr - mt_shard_proc.addr_base) >> MT_ADDR_SHIFT);
-	msgpack_pack_uint64(&w->pk, alloc_seq);
+	msgpack_pack_uint64(&pk, tick(w, now));
+	msgpack_pack_uint64(&pk, (addr - mt_shard_proc.addr_base) >> MT_ADDR_SHIFT);
+	msgpack_pack_uint64(&pk, alloc_seq);
+	rec_close(w, &c);
 }
 
 void mt_shard_put_totals(struct mt_shard_writer *w, uint64_t allocs,
 			 uint64_t frees, uint64_t bytes_allocated,
 			 uint64_t bytes_freed, bool shared)
 {
-	if (!room(w, 64))
+	uint64_t now = mt_now_ns();
+	struct cursor c;
+	PACKER(pk, &c);
+
+	if (!begin(w, 64, now, &c))
 		return;
-	msgpack_pack_array(&w->pk, 7);
-	msgpack_pack_uint8(&w->pk, MT_REC_TOTALS);
-	msgpack_pack_uint64(&w->pk, tick(w));
-	msgpack_pack_uint64(&w->pk, allocs);
-	msgpack_pack_uint64(&w->pk, frees);
-	msgpack_pack_uint64(&w->pk, bytes_allocated);
-	msgpack_pack_uint64(&w->pk, bytes_freed);
+	msgpack_pack_array(&pk, 7);
+	msgpack_pack_uint8(&pk, MT_REC_TOTALS);
+	msgpack_pack_uint64(&pk, tick(w, now));
+	msgpack_pack_uint64(&pk, allocs);
+	msgpack_pack_uint64(&pk, frees);
+	msgpack_pack_uint64(&pk, bytes_allocated);
+	msgpack_pack_uint64(&pk, bytes_freed);
 	if (shared)
-		msgpack_pack_true(&w->pk);
+		msgpack_pack_true(&pk);
 	else
-		msgpack_pack_false(&w->pk);
+		msgpack_pack_false(&pk);
+	rec_close(w, &c);
 }
 
 void mt_shard_put_classes(struct mt_shard_writer *w, const uint64_t *sizes,
 			  const uint64_t *requests, unsigned n)
 {
-	if (!room(w, 32 + 20 * (size_t)n))
+	uint64_t now = mt_now_ns();
+	struct cursor c;
+	PACKER(pk, &c);
+
+	if (!begin(w, 32 + 20 * (size_t)n, now, &c))
 		return;
-	msgpack_pack_array(&w->pk, 3);
-	msgpack_pack_uint8(&w->pk, MT_REC_CLASSES);
-	msgpack_pack_uint64(&w->pk, tick(w));
-	msgpack_pack_array(&w->pk, n);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, MT_REC_CLASSES);
+	msgpack_pack_uint64(&pk, tick(w, now));
+	msgpack_pack_array(&pk, n);
 	for (unsigned i = 0; i < n; i++) {
-		msgpack_pack_array(&w->pk, 2);
-		msgpack_pack_uint64(&w->pk, sizes[i]);
-		msgpack_pack_uint64(&w->pk, requests[i]);
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_uint64(&pk, sizes[i]);
+		msgpack_pack_uint64(&pk, requests[i]);
 	}
+	rec_close(w, &c);
 }
 
-void mt_shard_put_timeline(struct mt_shard_writer *w, uint64_t allocated,
-			   uint64_t active, uint64_t resident, uint64_t mapped,
+void mt_shard_put_timeline(struct mt_shard_writer *w, uint64_t now,
+			   uint64_t allocated, uint64_t active,
+			   uint64_t resident, uint64_t mapped,
 			   uint64_t live_estimate)
 {
-	if (!room(w, 64))
+	struct cursor c;
+	PACKER(pk, &c);
+
+	if (!begin(w, 64, now, &c))
 		return;
-	msgpack_pack_array(&w->pk, 7);
-	msgpack_pack_uint8(&w->pk, MT_REC_TIMELINE);
-	msgpack_pack_uint64(&w->pk, tick(w));
-	msgpack_pack_uint64(&w->pk, allocated);
-	msgpack_pack_uint64(&w->pk, active);
-	msgpack_pack_uint64(&w->pk, resident);
-	msgpack_pack_uint64(&w->pk, mapped);
-	msgpack_pack_uint64(&w->pk, live_estimate);
+	msgpack_pack_array(&pk, 7);
+	msgpack_pack_uint8(&pk, MT_REC_TIMELINE);
+	msgpack_pack_uint64(&pk, tick(w, now));
+	msgpack_pack_uint64(&pk, allocated);
+	msgpack_pack_uint64(&pk, active);
+	msgpack_pack_uint64(&pk, resident);
+	msgpack_pack_uint64(&pk, mapped);
+	msgpack_pack_uint64(&pk, live_estimate);
+	rec_close(w, &c);
 }
 
 static void put_timed_str(struct mt_shard_writer *w, enum mt_rec_kind kind,
 			  const char *s, size_t max)
 {
 	size_t n = strnlen(s, max);
+	uint64_t now = mt_now_ns();
+	struct cursor c;
+	PACKER(pk, &c);
 
-	if (!room(w, 32 + n))
+	if (!begin(w, 32 + n, now, &c))
 		return;
-	msgpack_pack_array(&w->pk, 3);
-	msgpack_pack_uint8(&w->pk, kind);
-	msgpack_pack_uint64(&w->pk, tick(w));
-	msgpack_pack_str(&w->pk, n);
-	msgpack_pack_str_body(&w->pk, s, n);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, kind);
+	msgpack_pack_uint64(&pk, tick(w, now));
+	msgpack_pack_str(&pk, n);
+	msgpack_pack_str_body(&pk, s, n);
+	rec_close(w, &c);
 }
 
 void mt_shard_put_mark(struct mt_shard_writer *w, const char *label)
@@ -362,11 +466,15 @@ void mt_shard_put_thread_name(struct mt_shard_writer *w, const char *name)
 
 void mt_shard_put_end(struct mt_shard_writer *w, const char *reason)
 {
-	if (w->dropped_records && room(w, 32)) {
-		msgpack_pack_array(&w->pk, 3);
-		msgpack_pack_uint8(&w->pk, MT_REC_DROPPED);
-		msgpack_pack_uint64(&w->pk, w->dropped_records);
-		msgpack_pack_uint64(&w->pk, w->dropped_bytes);
+	struct cursor c;
+	PACKER(pk, &c);
+
+	if (w->dropped_records && begin(w, 32, 0, &c)) {
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_uint8(&pk, MT_REC_DROPPED);
+		msgpack_pack_uint64(&pk, w->dropped_records);
+		msgpack_pack_uint64(&pk, w->dropped_bytes);
+		rec_close(w, &c);
 		w->dropped_records = w->dropped_bytes = 0;
 	}
 	put_timed_str(w, MT_REC_END, reason, 32);
@@ -376,16 +484,20 @@ void mt_shard_put_thread_exit(struct mt_shard_writer *w, uint32_t tid,
 			      const char *name, uint64_t allocs, uint64_t frees,
 			      uint64_t bytes_allocated, uint64_t bytes_freed)
 {
-	if (!room(w, 96))
+	struct cursor c;
+	PACKER(pk, &c);
+
+	if (!begin(w, 96, 0, &c))
 		return;
-	msgpack_pack_array(&w->pk, 7);
-	msgpack_pack_uint8(&w->pk, MT_REC_THREAD_EXIT);
-	msgpack_pack_uint32(&w->pk, tid);
-	put_str(&w->pk, name, 16);
-	msgpack_pack_uint64(&w->pk, allocs);
-	msgpack_pack_uint64(&w->pk, frees);
-	msgpack_pack_uint64(&w->pk, bytes_allocated);
-	msgpack_pack_uint64(&w->pk, bytes_freed);
+	msgpack_pack_array(&pk, 7);
+	msgpack_pack_uint8(&pk, MT_REC_THREAD_EXIT);
+	msgpack_pack_uint32(&pk, tid);
+	put_str(&pk, name, 16);
+	msgpack_pack_uint64(&pk, allocs);
+	msgpack_pack_uint64(&pk, frees);
+	msgpack_pack_uint64(&pk, bytes_allocated);
+	msgpack_pack_uint64(&pk, bytes_freed);
+	rec_close(w, &c);
 }
 
 /* ---- stacks ---- */
@@ -442,6 +554,7 @@ static bool intern_grow(struct mt_shard_writer *w)
 		 * seen again get new ids and are written again. */
 		memset(old->slot, 0, (old->mask + 1) * sizeof(struct slot));
 		old->used = 0;
+		w->last_depth = UINT32_MAX;
 		return true;
 	}
 	struct mt_intern *t = intern_new(slots);
@@ -457,16 +570,52 @@ static bool intern_grow(struct mt_shard_writer *w)
 	return true;
 }
 
+/* True when pcs[0..n) is the stack interned last (innermost frames, which
+ * differ most, compared first). */
+static bool same_as_last(const struct mt_shard_writer *w, const uintptr_t *pcs,
+			 unsigned n)
+{
+	if (n != w->last_depth)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (pcs[i] != w->last_pcs[i])
+			return false;
+	return true;
+}
+
+/* Remembers pcs[0..n) as the last stack, of id `id`. */
+static void remember(struct mt_shard_writer *w, const uintptr_t *pcs,
+		     unsigned n, uint32_t id)
+{
+	if (!w->last_pcs) {
+		w->last_pcs = mtje_malloc(MT_STACK_MAX * sizeof(uintptr_t));
+		if (!w->last_pcs)
+			return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		w->last_pcs[i] = pcs[i];
+	w->last_depth = n;
+	w->last_id = id;
+}
+
 uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
 			unsigned n)
 {
-	uint64_t h = hash_stack(pcs, n);
 	bool fresh = false;
+	struct cursor c;
+	PACKER(pk, &c);
 
+	/* Samples often come from the same site in a row (a loop): comparing
+	 * with the last stack is cheaper than hashing and probing
+	 * (callgrind, 6 frames: about 40 instructions against 117). */
+	if (w->last_pcs && same_as_last(w, pcs, n))
+		return w->last_id;
 	if ((!w->intern || w->intern->used * 2 >= w->intern->mask) &&
 	    !intern_grow(w))
 		return UINT32_MAX;
-	uint32_t id = intern(w->intern, h, w->next_stack_id, &fresh);
+	uint32_t id = intern(w->intern, hash_stack(pcs, n), w->next_stack_id,
+			     &fresh);
+	remember(w, pcs, n, id);
 	if (!fresh)
 		return id;
 	w->next_stack_id++;
@@ -476,14 +625,15 @@ uint32_t mt_shard_stack(struct mt_shard_writer *w, const uintptr_t *pcs,
 			break;
 		}
 	put_modules(w);
-	if (!room(w, 32 + 9 * (size_t)n))
+	if (!begin(w, 32 + 9 * (size_t)n, 0, &c))
 		return id;
-	msgpack_pack_array(&w->pk, 3);
-	msgpack_pack_uint8(&w->pk, MT_REC_STACK);
-	msgpack_pack_uint32(&w->pk, id);
-	msgpack_pack_array(&w->pk, n);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, MT_REC_STACK);
+	msgpack_pack_uint32(&pk, id);
+	msgpack_pack_array(&pk, n);
 	for (unsigned i = 0; i < n; i++)
-		msgpack_pack_uint64(&w->pk, pcs[i]);
+		msgpack_pack_uint64(&pk, pcs[i]);
+	rec_close(w, &c);
 	return id;
 }
 
@@ -522,14 +672,18 @@ static int open_shard(struct mt_shard_writer *w)
 	const struct mt_shard_proc *p = &mt_shard_proc;
 	int dfd, fd = -1, err;
 
-	if (!w->created) {
+	/* The directory itself is not followed if it is a link (one planted
+	 * under the name the user gave, say): ELOOP, and nothing is written.
+	 * It is made (mkdir -p) only when a new shard does not find it: one
+	 * mkdir per path component for every shard was most of the system
+	 * calls of a program with many short sampling threads. */
+	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT && !w->created) {
 		err = make_dir(p->dir);
 		if (err)
 			return err;
+		dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	/* The directory itself is not followed if it is a link (one planted
-	 * under the name the user gave, say): ELOOP, and nothing is written. */
-	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
 	if (w->created) {
@@ -616,6 +770,7 @@ int mt_shard_flush(struct mt_shard_writer *w)
 	w->chunk_seq++;
 	w->chunk_records = 0;
 	w->len = HDR;
+	w->limit = 0;
 	return 0;
 out_fail:
 	/* The chunk's records are lost; count them as dropped. */
@@ -625,6 +780,7 @@ out_fail:
 	w->chunk_records = 0;
 	w->failed = true;
 	w->len = HDR;
+	w->limit = 0;
 	report_failure(w, err);
 	return err;
 }
@@ -637,9 +793,13 @@ void mt_shard_release(struct mt_shard_writer *w, bool forget)
 		mtje_free(w->buf);
 	if (w->intern)
 		mtje_free(w->intern);
+	if (w->last_pcs)
+		mtje_free(w->last_pcs);
 	w->buf = NULL;
 	w->intern = NULL;
-	w->len = w->cap = 0;
+	w->last_pcs = NULL;
+	w->last_depth = UINT32_MAX;
+	w->len = w->cap = w->limit = 0;
 	w->created = false;
 	w->failed = false;
 	w->seq_last = 0;

@@ -15,11 +15,12 @@
 #define OBJ_MAGIC 0x6d746f62u /* "mtob" */
 
 struct obj {
-	uint64_t seq;    /* event number of the allocation */
-	uint64_t size;   /* bytes requested */
-	uint64_t wbytes; /* bytes: weight x size as added to the live estimate */
-	uint32_t offset; /* bytes from the jemalloc block to the object */
-	uint32_t magic;  /* OBJ_MAGIC */
+	uint64_t seq;     /* event number of the allocation */
+	uint64_t size;    /* bytes requested */
+	uint64_t wbytes;  /* bytes: weight x size as added to the live estimate */
+	uint32_t magic;   /* OBJ_MAGIC */
+	uint8_t lg_align; /* log2 of the alignment asked (4: 16 or less) */
+	uint8_t unused[3];
 };
 
 _Static_assert(sizeof(struct obj) == 32, "header keeps 16-byte alignment");
@@ -27,9 +28,23 @@ _Static_assert(sizeof(struct obj) == 32, "header keeps 16-byte alignment");
 static uint64_t seq_counter;   /* process-wide event number (atomic) */
 
 /* Sampled allocations per size class (count, atomic), indexed by class:
- * 16, 32, 48, 64, then four classes per power of two. */
+ * 16, 32, 48, 64, then four classes per power of two.  Each thread counts
+ * in a table of its own (mt_tls.class_pending) and adds it here every
+ * CLASS_BATCH samples, at its own flushes and at its exit: an atomic
+ * increment per sample on counters that every sampling thread shares cost
+ * a cache-line transfer each. */
 #define CLASSES 240
+#define CLASS_BATCH 4096
 static uint64_t class_req[CLASSES];
+
+/* The estimated live bytes of sampled objects (sum of weight x size), as a
+ * signed sum (atomic): what each thread has added (alloc) and removed
+ * (free), less what it has not passed on yet (mt_tls.live_pending, less
+ * than LIVE_BATCH bytes either way).  Two atomic adds per sampled pair on
+ * one line that every sampling thread shares were a tenth of the time of
+ * sample:all on two threads (perf, churn). */
+#define LIVE_BATCH ((int64_t)64 << 10)
+static uint64_t live_estimate;
 
 static unsigned class_index(uint64_t c)
 {
@@ -45,7 +60,64 @@ uint64_t mt_track_class_requests(uint64_t class_size)
 {
 	return __atomic_load_n(&class_req[class_index(class_size)], __ATOMIC_RELAXED);
 }
-static uint64_t live_estimate; /* bytes (atomic) */
+
+/* Counts a sampled allocation of n bytes by the class it asks for. */
+static void count_class(struct mt_tls *t, size_t n)
+{
+	unsigned i = class_index(mt_backend_size_class(n));
+
+	if (MT_UNLIKELY(!t->class_pending)) {
+		t->class_pending = mtje_calloc(CLASSES, sizeof(uint32_t));
+		if (!t->class_pending) {
+			__atomic_add_fetch(&class_req[i], 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	t->class_pending[i]++;
+	if (MT_UNLIKELY(++t->class_pending_n >= CLASS_BATCH))
+		mt_track_fold(t, false);
+}
+
+/* Changes the live estimate by `bytes` (up: an allocation) through thread
+ * t's pending sum when t is set up. */
+static inline void live_change(struct mt_tls *t, uint64_t bytes, bool up)
+{
+	if (MT_LIKELY(t->state == MT_THREAD_READY && bytes < (uint64_t)LIVE_BATCH)) {
+		int64_t v = t->live_pending + (up ? (int64_t)bytes : -(int64_t)bytes);
+		if (MT_LIKELY(v < LIVE_BATCH && v > -LIVE_BATCH)) {
+			t->live_pending = v;
+			return;
+		}
+		t->live_pending = 0;
+		__atomic_add_fetch(&live_estimate, (uint64_t)v, __ATOMIC_RELAXED);
+	} else if (up) {
+		__atomic_add_fetch(&live_estimate, bytes, __ATOMIC_RELAXED);
+	} else {
+		__atomic_sub_fetch(&live_estimate, bytes, __ATOMIC_RELAXED);
+	}
+}
+
+void mt_track_fold(struct mt_tls *t, bool release)
+{
+	if (t->live_pending) {
+		__atomic_add_fetch(&live_estimate, (uint64_t)t->live_pending,
+				   __ATOMIC_RELAXED);
+		t->live_pending = 0;
+	}
+	if (t->class_pending && t->class_pending_n) {
+		for (unsigned i = 0; i < CLASSES; i++)
+			if (t->class_pending[i]) {
+				__atomic_add_fetch(&class_req[i], t->class_pending[i],
+						   __ATOMIC_RELAXED);
+				t->class_pending[i] = 0;
+			}
+	}
+	t->class_pending_n = 0;
+	if (release && t->class_pending) {
+		mtje_free(t->class_pending);
+		t->class_pending = NULL;
+	}
+}
 
 /* The calling thread's explicit tcache for sampled objects, or -1. */
 static int tcache_of(struct mt_tls *t)
@@ -61,6 +133,7 @@ static int tcache_of(struct mt_tls *t)
 
 void mt_track_thread_exit(struct mt_tls *t)
 {
+	mt_track_fold(t, true);
 	if (t->tcache > 0)
 		mt_backend_tracked_tcache_destroy(t->tcache - 1);
 	t->tcache = -1; /* later frees (TLS destructors) use none */
@@ -71,27 +144,38 @@ static struct obj *header(const void *p)
 	return (struct obj *)((uintptr_t)p - sizeof(struct obj));
 }
 
+/* Bytes from the jemalloc block to the object: the header, or the
+ * alignment when that is larger (the object stays aligned). */
+static size_t room_for(size_t align)
+{
+	return align > sizeof(struct obj) ? align : sizeof(struct obj);
+}
+
 uint64_t mt_track_seq_now(void)
 {
 	return __atomic_load_n(&seq_counter, __ATOMIC_RELAXED);
 }
 
-uint64_t mt_track_live_estimate(void)
+uint64_t mt_track_live_estimate(struct mt_tls *self)
 {
-	return __atomic_load_n(&live_estimate, __ATOMIC_RELAXED);
+	mt_track_fold(self, false);
+	/* A free's pending sum may reach the total before its allocation's. */
+	int64_t v = (int64_t)__atomic_load_n(&live_estimate, __ATOMIC_RELAXED);
+	return v > 0 ? (uint64_t)v : 0;
 }
 
 void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 		     double weight, bool omit_weight)
 {
-	uintptr_t pcs[256];
-	size_t room = align > sizeof(struct obj) ? align : sizeof(struct obj);
-	size_t total;
+	uintptr_t pcs[MT_STACK_MAX];
+	size_t room = room_for(align);
+	size_t total, usable;
 
 	if (__builtin_add_overflow(n, room, &total))
 		return NULL;
 	t->guard++;
-	char *base = mt_backend_tracked_alloc(total, align, zero, tcache_of(t));
+	char *base = mt_backend_tracked_alloc(total, align, zero, tcache_of(t),
+					      &usable);
 	if (!base) {
 		t->guard--;
 		return NULL;
@@ -101,23 +185,23 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 	o->seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
 	o->size = n;
 	o->wbytes = (uint64_t)(weight * (double)n + 0.5);
-	o->offset = (uint32_t)room;
 	o->magic = OBJ_MAGIC;
-	__atomic_add_fetch(&live_estimate, o->wbytes, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&class_req[class_index(mtje_nallocx(n ? n : 1, 0))], 1,
-			   __ATOMIC_RELAXED);
+	o->lg_align = (uint8_t)__builtin_ctzl(align);
+	live_change(t, o->wbytes, true);
+	count_class(t, n);
 
 	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth);
-	size_t usable = mt_backend_tracked_usable(base) - room;
 	if (mt_shard_lock(&t->w, 0)) {
 		if (!t->w.buf) /* a new shard: its header names the thread */
 			pthread_getname_np(pthread_self(), t->w.thread_name,
 					   sizeof(t->w.thread_name));
 		if (mt_shard_ready(&t->w, t->tid)) {
+			uint64_t now = mt_now_ns();
 			uint32_t id = mt_shard_stack(&t->w, pcs, depth);
-			mt_shard_put_alloc(&t->w, o->seq, (uintptr_t)p, n,
-					   usable - n, id, omit_weight ? -1.0 : weight);
-			mt_thread_timeline_tick(&t->w);
+			mt_shard_put_alloc(&t->w, o->seq, now, (uintptr_t)p, n,
+					   usable - room - n, id,
+					   omit_weight ? -1.0 : weight);
+			mt_thread_timeline_tick(&t->w, now);
 		} else {
 			mt_shard_drop(&t->w, 24);
 		}
@@ -132,30 +216,43 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 void mt_track_free(struct mt_tls *t, void *p)
 {
 	struct obj *o = header(p);
-	void *base = (char *)p - o->offset;
+	uint64_t seq = 0, now = 0;
+	bool record;
 
-	MT_ASSERT(o->magic == OBJ_MAGIC);
+	/* A block freed long after its allocation has its header out of the
+	 * cache: start loading it, and read the clock, take the writer and
+	 * the event number before anything needs it (perf, churn under
+	 * sample:all: that miss was two thirds of this function's time; the
+	 * clock first, as the locked instructions wait for it). */
+	__builtin_prefetch(o, 1);
 	t->guard++;
-	__atomic_sub_fetch(&live_estimate, o->wbytes, __ATOMIC_RELAXED);
-	if (t->state == MT_THREAD_READY && !t->w.failed &&
-	    mt_shard_lock(&t->w, 0)) {
-		uint64_t seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
+	record = t->state == MT_THREAD_READY && !t->w.failed;
+	if (record)
+		now = mt_now_ns();
+	record = record && mt_shard_lock(&t->w, 0);
+	if (record)
+		seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
+	MT_ASSERT(o->magic == OBJ_MAGIC);
+	live_change(t, o->wbytes, false);
+	size_t align = (size_t)1 << o->lg_align, room = room_for(align);
+	size_t total = o->size + room;
+	if (record) {
 		if (mt_shard_ready(&t->w, t->tid))
-			mt_shard_put_free(&t->w, seq, (uintptr_t)p, o->seq);
+			mt_shard_put_free(&t->w, seq, now, (uintptr_t)p, o->seq);
 		else
 			mt_shard_drop(&t->w, 16);
 		mt_shard_unlock(&t->w);
 	}
 	o->magic = 0;
-	mt_backend_tracked_free(base, tcache_of(t));
+	mt_backend_tracked_free((char *)p - room, total, align, tcache_of(t));
 	t->guard--;
 }
 
 size_t mt_track_usable(const void *p)
 {
-	const struct obj *o = header(p);
+	size_t room = room_for((size_t)1 << header(p)->lg_align);
 
-	return mt_backend_tracked_usable((const char *)p - o->offset) - o->offset;
+	return mt_backend_tracked_usable((const char *)p - room) - room;
 }
 
 size_t mt_track_size(const void *p)

@@ -68,7 +68,8 @@ double mt_sample_uniform(struct mt_tls *t)
 	return (double)(next_u64(t) >> 11) * 0x1.0p-53;
 }
 
-static uint64_t draw_exponential(struct mt_tls *t, uint64_t mean)
+static __attribute__((noinline)) uint64_t draw_exponential(struct mt_tls *t,
+								uint64_t mean)
 {
 	double u = 1.0 - mt_sample_uniform(t); /* (0, 1] */
 	double v = -log(u) * (double)mean;
@@ -110,7 +111,8 @@ static unsigned size_class(size_t n)
 	return c < NCLASSES ? c : NCLASSES - 1;
 }
 
-static double tiered_rate(struct mt_tls *t, size_t n, const struct mt_tiers *ti)
+static __attribute__((noinline)) double tiered_rate(struct mt_tls *t, size_t n,
+						     const struct mt_tiers *ti)
 {
 	if (n >= ti->large)
 		return 1.0;
@@ -139,8 +141,13 @@ double mt_sample_decide(struct mt_tls *t, size_t n, bool *omit_weight)
 	uint32_t gen = __atomic_load_n(&pol.gen, __ATOMIC_ACQUIRE);
 	enum mt_policy policy = pol.policy;
 	uint64_t mean = pol.mean;
-	struct mt_tiers tiers = pol.tiers;
+	struct mt_tiers tiers;
 	uint64_t real;
+
+	/* Out of line and copied only when used: `all` decides on every
+	 * allocation, and the slow path's frame was sized for the rarest. */
+	if (policy == MT_SAMPLE_TIERED)
+		tiers = pol.tiers;
 
 	if ((gen & 1) || gen != __atomic_load_n(&pol.gen, __ATOMIC_ACQUIRE)) {
 		t->left = 0; /* being changed: decide on the next allocation */
@@ -149,7 +156,11 @@ double mt_sample_decide(struct mt_tls *t, size_t n, bool *omit_weight)
 	*omit_weight = true;
 	if (!t->sampling)
 		policy = MT_SAMPLE_OFF;
-	if (gen != t->policy_gen || __atomic_exchange_n(&t->pending, 0, __ATOMIC_RELAXED)) {
+	/* pending is read before it is exchanged: an exchange is a locked
+	 * instruction, on every decision of `all` and `tiered`. */
+	if (gen != t->policy_gen ||
+	    (__atomic_load_n(&t->pending, __ATOMIC_RELAXED) &&
+	     __atomic_exchange_n(&t->pending, 0, __ATOMIC_RELAXED))) {
 		/* New thread or new policy: a fresh countdown decides. */
 		t->policy_gen = gen;
 		real = policy == MT_SAMPLE_POISSON ? draw_exponential(t, mean) : 0;

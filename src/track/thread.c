@@ -338,6 +338,7 @@ static void retire_dead(void)
 		if (safe_copy(&copy, r->t, sizeof(copy)) && copy.stamp == r->stamp) {
 			copy.je_allocated = copy.je_deallocated = NULL; /* gone */
 			add_counts(&exited, &copy);
+			mt_track_fold(&copy, true); /* its table is on our heap */
 			mt_backend_thread_release(copy.slot);
 		}
 		reg_unlink(r);
@@ -390,16 +391,19 @@ static void put_timeline(struct mt_shard_writer *w)
 	uint64_t a = 0, act = 0, res = 0, map = 0;
 
 	mt_backend_process_bytes(&a, &act, &res, &map);
-	__atomic_store_n(&timeline_last, mt_now_ns(), __ATOMIC_RELAXED);
-	mt_shard_put_timeline(w, a, act, res, map, mt_track_live_estimate());
+	uint64_t now = mt_now_ns();
+	__atomic_store_n(&timeline_last, now, __ATOMIC_RELAXED);
+	mt_shard_put_timeline(w, now, a, act, res, map,
+			      mt_track_live_estimate(&mt_tls));
 }
 
-void mt_thread_timeline_tick(struct mt_shard_writer *w)
+void mt_thread_timeline_tick(struct mt_shard_writer *w, uint64_t now)
 {
 	uint64_t last = __atomic_load_n(&timeline_last, __ATOMIC_RELAXED);
-	uint64_t now = mt_now_ns();
 
-	if (!conf.timeline_ms || now - last < conf.timeline_ms * 1000000u)
+	/* Signed: another thread may have set a later point since `now`. */
+	if (!conf.timeline_ms ||
+	    (int64_t)(now - last) < (int64_t)(conf.timeline_ms * 1000000u))
 		return;
 	if (__atomic_compare_exchange_n(&timeline_last, &last, now, false,
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -435,6 +439,7 @@ static void put_classes(struct mt_shard_writer *w)
 	char name[96];
 
 	mtje_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	mt_track_fold(&mt_tls, false); /* this thread's sampled requests */
 	mtje_mallctl("epoch", &epoch, &elen, &epoch, sizeof(epoch));
 	if (mtje_mallctl("arenas.nbins", &nbins, &len, NULL, 0) ||
 	    mtje_mallctl("arenas.nlextents", &nlextents, &len, NULL, 0))
@@ -696,6 +701,7 @@ static void fork_child(void)
 		next = r->next;
 		if (t != self) {
 			add_counts(&exited, t);
+			mt_track_fold(t, true);
 			reg_unlink(r);
 			t->w.busy = 0;
 			mt_shard_release(&t->w, true);

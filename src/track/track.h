@@ -54,6 +54,11 @@ struct mt_tls {
 	uint32_t since_decay; /* tiered: allocations since the last halving */
 	uint32_t tid;        /* kernel thread id */
 	int tcache;          /* explicit tcache for sampled objects + 1; 0 = none yet */
+	int64_t live_pending; /* bytes: change of the live estimate not yet
+			       * in the process total (object.c) */
+	uint32_t *class_pending; /* sampled allocations per class not yet in
+				  * the process counts (object.c), or NULL */
+	uint32_t class_pending_n; /* allocations counted there (count) */
 	uintptr_t stack_lo, stack_hi; /* this thread's stack, for unwind:fp */
 	struct mt_shard_writer w;     /* this thread's shard */
 };
@@ -87,9 +92,9 @@ void mt_thread_mark(const char *label);
  * 0 or -EINVAL. */
 int mt_thread_sample_set(const char *spec);
 
-/* Writes a timeline point into w if the last one is older than the
- * configured interval (any thread's). */
-void mt_thread_timeline_tick(struct mt_shard_writer *w);
+/* Writes a timeline point into w if the last one (any thread's) is older
+ * than the configured interval at `now` (mt_now_ns). */
+void mt_thread_timeline_tick(struct mt_shard_writer *w, uint64_t now);
 
 /* ---- sample.c ---- */
 
@@ -136,9 +141,15 @@ size_t mt_track_size(const void *p);
 uint64_t mt_track_class_requests(uint64_t class_size);
 /* The last event number given (process-wide). */
 uint64_t mt_track_seq_now(void);
-/* Estimated live bytes of sampled objects (sum of weight x size). */
-uint64_t mt_track_live_estimate(void);
-/* Releases thread t's explicit tcache (thread exit). */
+/* Estimated live bytes of sampled objects (sum of weight x size), with the
+ * calling thread's own changes folded in first; other threads' last
+ * changes, less than 64 KiB each, may be missing. */
+uint64_t mt_track_live_estimate(struct mt_tls *self);
+/* Adds what thread t has counted but not yet passed on (live estimate,
+ * sampled allocations per class) to the process figures; with `release`,
+ * frees its table too.  Only t itself may call it while t runs. */
+void mt_track_fold(struct mt_tls *t, bool release);
+/* Folds thread t's counts and releases its explicit tcache (thread exit). */
 void mt_track_thread_exit(struct mt_tls *t);
 
 #endif

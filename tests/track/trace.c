@@ -16,10 +16,17 @@
  *             bytes, frees them and exits 0; the parent waits.
  *   dlopen LIB  loads LIB after start and calls its lib_alloc(n) (which
  *             allocates n blocks of 1700 bytes) and frees them.
- *   loop      allocates and frees forever (for kill -9). */
+ *   loop      allocates and frees forever (for kill -9).
+ *   sizes     allocates every size 0..600, then sizes up to 3 MiB, and
+ *             aligned blocks (32 B to 4 GiB), each filled over its usable
+ *             size with a byte of its own; frees every other one,
+ *             allocates the same again, checks every live block's bytes
+ *             and frees them all.  Prints "usable SIZE USABLE" for each
+ *             allocation, then "intact N" or "corrupt SIZE". */
 #include "config.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -223,6 +230,85 @@ static int mode_loop(void)
 	return 0; /* not reached */
 }
 
+/* One block of mode_sizes. */
+struct block {
+	unsigned char *p;
+	size_t size, usable;
+	unsigned char fill;
+};
+
+/* Allocates block *n (and counts it) of `size` bytes, aligned to `align`
+ * if not 0, and fills it over its usable size; -1 if malloc failed. */
+static int sizes_alloc(struct block *blocks, size_t *n, size_t size, size_t align)
+{
+	struct block *b = &blocks[*n];
+	unsigned char fill = (unsigned char)(*n * 7 + 1);
+	void *p = NULL;
+
+	++*n;
+	if (align)
+		posix_memalign(&p, align, size);
+	else
+		p = malloc(size);
+	b->p = p;
+	b->size = size;
+	b->fill = fill;
+	if (!p)
+		return align ? 0 : -1; /* a huge alignment may not fit: skipped */
+	b->usable = malloc_usable_size(p);
+	memset(p, fill, b->usable);
+	printf("usable %zu %zu\n", size, b->usable);
+	return 0;
+}
+
+static int mode_sizes(void)
+{
+	static const size_t aligns[] = { 32, 64, 256, 4096, 65536, (size_t)1 << 20 };
+	static const size_t asizes[] = { 0, 1, 100, 1000, 5000, 70000 };
+	enum { MAXB = 2 * (601 + 800 + 2 + 6 * 6 + 1) };
+	struct block *b = calloc(MAXB, sizeof(*b));
+	size_t n = 0;
+
+	for (int round = 0; round < 2; round++) {
+		for (size_t s = 0; s <= 600; s++)
+			if (sizes_alloc(b, &n, s, 0))
+				return 1;
+		for (size_t s = 601; s < 70000; s += 97)
+			if (sizes_alloc(b, &n, s, 0))
+				return 1;
+		if (sizes_alloc(b, &n, 1 << 20, 0) ||
+		    sizes_alloc(b, &n, (3 << 20) + 1, 0))
+			return 1;
+		for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++)
+			for (size_t k = 0; k < sizeof(asizes) / sizeof(asizes[0]); k++)
+				if (sizes_alloc(b, &n, asizes[k], aligns[a]))
+					return 1;
+		/* One block only: each takes 5 GiB of the 64 GiB range. */
+		if (sizes_alloc(b, &n, 100, (size_t)1 << 32))
+			return 1;
+		if (round == 0)
+			for (size_t i = 0; i < n; i += 2) {
+				free(b[i].p); /* reused by the second round */
+				b[i].p = NULL;
+			}
+	}
+	size_t live = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!b[i].p)
+			continue;
+		for (size_t k = 0; k < b[i].usable; k++)
+			if (b[i].p[k] != b[i].fill) {
+				printf("corrupt %zu\n", b[i].size);
+				return 1;
+			}
+		free(b[i].p);
+		live++;
+	}
+	printf("intact %zu\n", live);
+	free(b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* No stdio buffer from malloc: only the workload allocates. */
@@ -241,5 +327,7 @@ int main(int argc, char **argv)
 		return mode_dlopen(argv[2]);
 	if (!strcmp(argv[1], "loop"))
 		return mode_loop();
+	if (!strcmp(argv[1], "sizes"))
+		return mode_sizes();
 	return 2;
 }

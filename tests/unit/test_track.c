@@ -23,6 +23,12 @@ struct alloc {
 	uint64_t seq, size, stack;
 	double weight; /* 1/p */
 	uint64_t pc0;  /* innermost frame, 0 if unknown */
+	uint64_t slack; /* bytes: usable size - size */
+};
+
+/* One size class's requests, as the shard's MT_REC_CLASSES says. */
+struct class_req {
+	uint64_t size, requests;
 };
 
 struct shard {
@@ -35,6 +41,11 @@ struct shard {
 	size_t nf;
 	struct mod { char path[512]; uint64_t base, size; } *m;
 	size_t nm;
+	uint64_t timeline_ns;  /* time of the last timeline point, 0 if none */
+	double live_estimate;  /* bytes, at that point */
+	uint64_t classes_ns;   /* time of the last MT_REC_CLASSES, 0 if none */
+	struct class_req *classes;
+	size_t nclasses;
 	struct mt_shard_stats stats;
 };
 
@@ -96,9 +107,25 @@ static void read_shard(const char *path, struct shard *sh)
 			stacks[nstacks].id = rec->u.stack.id;
 			stacks[nstacks++].pc0 = rec->u.stack.depth ? rec->u.stack.pcs[0] : 0;
 			break;
+		case MT_REC_TIMELINE:
+			sh->timeline_ns = rec->u.timeline.time_ns;
+			sh->live_estimate = rec->u.timeline.live_estimate;
+			break;
+		case MT_REC_CLASSES:
+			sh->classes_ns = rec->u.classes.time_ns;
+			sh->nclasses = rec->u.classes.n;
+			free(sh->classes);
+			sh->classes = calloc(sh->nclasses + 1, sizeof(*sh->classes));
+			cr_assert(sh->classes);
+			for (size_t i = 0; i < sh->nclasses; i++) {
+				sh->classes[i].size = rec->u.classes.v[i].size;
+				sh->classes[i].requests = rec->u.classes.v[i].requests;
+			}
+			break;
 		case MT_REC_ALLOC: {
 			struct alloc a = { rec->u.alloc.seq, rec->u.alloc.size,
-					   rec->u.alloc.stack_id, 0, 0 };
+					   rec->u.alloc.stack_id, 0, 0,
+					   rec->u.alloc.slack };
 			cr_assert_eq(mt_shard_alloc_weight(mt_shard_header(r),
 							   &rec->u.alloc, &a.weight), 0);
 			for (size_t i = 0; i < nstacks; i++)
@@ -146,6 +173,7 @@ static void unload(struct run *run)
 		free(run->s[i].a);
 		free(run->s[i].free_seq);
 		free(run->s[i].m);
+		free(run->s[i].classes);
 	}
 	free(run->s);
 }
@@ -174,6 +202,27 @@ static struct shard *find_alloc(struct run *run, uint64_t seq, size_t *at)
 static bool traced_size(uint64_t size)
 {
 	return size >= 1000 && size < 2000;
+}
+
+/* True when some shard frees the allocation of event `seq`. */
+static bool freed(struct run *run, uint64_t seq)
+{
+	for (size_t j = 0; j < run->n; j++)
+		for (size_t f = 0; f < run->s[j].nf; f++)
+			if (run->s[j].free_seq[f] == seq)
+				return true;
+	return false;
+}
+
+/* jemalloc's size class of a request of n bytes (16-byte quanta, four
+ * classes per doubling). */
+static uint64_t size_class(uint64_t n)
+{
+	if (n <= 64)
+		return n <= 16 ? 16 : (n + 15) & ~(uint64_t)15;
+	unsigned lg = 63u - (unsigned)__builtin_clzll(n - 1);
+	uint64_t delta = (uint64_t)1 << (lg - 2);
+	return (n + delta - 1) & ~(delta - 1);
 }
 
 /* ---- running the workload ---- */
@@ -236,20 +285,54 @@ static void check_every_record(struct run *run, const struct truth t[4])
 				cross++;
 		}
 		/* live: this thread's allocations no shard frees */
-		for (size_t k = 0; k < sh->na; k++) {
-			bool freed = false;
-			if (!traced_size(sh->a[k].size))
-				continue;
-			for (size_t j = 0; j < run->n && !freed; j++)
-				for (size_t f = 0; f < run->s[j].nf && !freed; f++)
-					freed = run->s[j].free_seq[f] == sh->a[k].seq;
-			live += !freed;
-		}
+		for (size_t k = 0; k < sh->na; k++)
+			live += traced_size(sh->a[k].size) && !freed(run, sh->a[k].seq);
 		cr_expect_eq(allocs, t[i].allocs, "%s allocs %d, want %d", name, allocs, t[i].allocs);
 		cr_expect_eq(own, t[i].frees, "%s own frees %d, want %d", name, own, t[i].frees);
 		cr_expect_eq(cross, t[i].cross, "%s cross frees %d, want %d", name, cross, t[i].cross);
 		cr_expect_eq(live, t[i].live, "%s live %d, want %d", name, live, t[i].live);
 		cr_expect_eq(sh->stats.chunks_corrupt, 0);
+	}
+}
+
+/* The figures written at process exit, once every worker has exited,
+ * against the records (sample:all, so every weight is 1): the live
+ * estimate of the last timeline point is the bytes of the allocations no
+ * shard frees, and the requests of the traced size classes count every
+ * sampled allocation of those classes: each thread passes its own share of
+ * both on at its exit.  (The requests may count more: jemalloc adds an
+ * explicit tcache's requests to an arena other than the tracked one, so a
+ * few tracked requests are not subtracted.) */
+static void check_exit_figures(struct run *run)
+{
+	const struct shard *last = NULL, *cls = NULL;
+	double live = 0;
+
+	for (size_t i = 0; i < run->n; i++) {
+		const struct shard *sh = &run->s[i];
+		if (sh->timeline_ns && (!last || sh->timeline_ns > last->timeline_ns))
+			last = sh;
+		if (sh->classes_ns && (!cls || sh->classes_ns > cls->classes_ns))
+			cls = sh;
+		for (size_t k = 0; k < sh->na; k++)
+			if (!freed(run, sh->a[k].seq))
+				live += (double)sh->a[k].size;
+	}
+	cr_assert(last && cls, "no timeline point or size classes");
+	cr_expect_eq(last->live_estimate, live, "live estimate %.0f, live bytes %.0f",
+		     last->live_estimate, live);
+	for (uint64_t c = 1024; c <= 2048; c += 256) {
+		uint64_t sampled = 0, requests = 0;
+		for (size_t i = 0; i < run->n; i++)
+			for (size_t k = 0; k < run->s[i].na; k++)
+				sampled += size_class(run->s[i].a[k].size) == c;
+		for (size_t k = 0; k < cls->nclasses; k++)
+			if (cls->classes[k].size == c)
+				requests = cls->classes[k].requests;
+		cr_expect(requests >= sampled,
+			  "class %llu: %llu requests, %llu sampled allocations",
+			  (unsigned long long)c, (unsigned long long)requests,
+			  (unsigned long long)sampled);
 	}
 }
 
@@ -270,6 +353,7 @@ Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
 		snprintf(name, sizeof(name), "trace-%d", i);
 		cr_expect_str_eq(by_name(&run, name)->end, "exit");
 	}
+	check_exit_figures(&run);
 	unload(&run);
 	tu_proc_free(&p);
 	tu_rmtree(dir);
@@ -291,6 +375,82 @@ Test(track, a_small_buffer_spreads_records_over_many_chunks, .timeout = 60)
 	cr_expect_geq(sh->stats.chunks_read, 2, "%llu chunks",
 		      (unsigned long long)sh->stats.chunks_read);
 	cr_expect(!sh->stats.torn_tail);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* Every size up to 600 bytes and beyond, and alignments from 32 bytes to
+ * 4 GiB: each record's slack (from the computed size class) is what
+ * malloc_usable_size says less the size, and the blocks' bytes survive
+ * frees and reuse (sampled blocks are freed with their size, so a wrong
+ * size class would hand out overlapping blocks; an alignment of 4 GiB
+ * once lost the header's 32-bit offset and crashed at free). */
+Test(track, sampled_blocks_of_every_size_and_alignment_keep_their_bytes, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "sizes", NULL);
+	struct run run;
+	size_t checked = 0;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	cr_assert(strstr(p.out, "intact "), "trace found a block changed:\n%s",
+		  strstr(p.out, "corrupt") ? strstr(p.out, "corrupt") : p.out);
+	load(dir, &run);
+	for (const char *line = p.out; (line = strstr(line, "usable ")); line++) {
+		unsigned long long size, usable;
+		bool found = false;
+		cr_assert_eq(sscanf(line, "usable %llu %llu", &size, &usable), 2);
+		if (!size)
+			continue; /* the countdown never sends 0 bytes to be sampled */
+		for (size_t i = 0; i < run.n && !found; i++)
+			for (size_t k = 0; k < run.s[i].na && !found; k++)
+				found = run.s[i].a[k].size == size &&
+					run.s[i].a[k].slack == usable - size;
+		cr_expect(found, "no record of %llu bytes with slack %llu", size,
+			  usable - size);
+		checked++;
+	}
+	cr_expect_geq(checked, 2 * (600 + 715), "%zu allocations", checked);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* trace sites calls site A ten times for each call of site B: every
+ * record of a site names that site's stack (the writer compares a stack
+ * with the last one before hashing it), and the two stacks differ. */
+Test(track, repeated_and_alternating_sites_keep_their_own_stacks, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "sites", "2000");
+	struct run run;
+	uint64_t stack[2] = { UINT64_MAX, UINT64_MAX }, pc0[2] = { 0, 0 };
+	size_t n[2] = { 0, 0 };
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	for (size_t i = 0; i < run.n; i++)
+		for (size_t k = 0; k < run.s[i].na; k++) {
+			const struct alloc *a = &run.s[i].a[k];
+			int site = a->size == 256 ? 0 : a->size == 4096 ? 1 : -1;
+			if (site < 0)
+				continue;
+			if (!n[site]++) {
+				stack[site] = a->stack;
+				pc0[site] = a->pc0;
+			}
+			cr_expect_eq(a->stack, stack[site], "site %c: stack %llu, then %llu",
+				     'A' + site, (unsigned long long)stack[site],
+				     (unsigned long long)a->stack);
+		}
+	cr_expect_eq(n[0], 2000);
+	cr_expect_eq(n[1], 200);
+	cr_expect_neq(stack[0], stack[1]);
+	cr_expect(pc0[0] && pc0[1] && pc0[0] != pc0[1], "innermost frames %llx, %llx",
+		  (unsigned long long)pc0[0], (unsigned long long)pc0[1]);
 	unload(&run);
 	tu_proc_free(&p);
 	tu_rmtree(dir);
