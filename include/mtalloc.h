@@ -43,11 +43,11 @@ struct mtalloc_stats {
 };
 
 /* Fills *st (of `size` bytes: pass sizeof *st) with the current figures.
- * Allocation counts come from jemalloc's per-arena request counters and
- * bytes from its per-thread counters, so they cost the fast path nothing;
- * frees are counted by mtalloc.  A realloc that moves a block counts as one
- * allocation and one free.  A thread's allocation count is exact while it
- * has an arena of its own (threads alive <= the arena cap, mtalloc(3)).
+ * Counts are exact: allocations and frees are counted by mtalloc in the
+ * thread (one add on the fast path each), bytes come from jemalloc's
+ * per-thread counters (usable sizes).  A realloc that moves a block counts
+ * as one allocation and one free.  Calls a thread makes after its exit
+ * destructor ran count in `process` only.
  * Returns 0, or -1 with errno set (EINVAL for a NULL pointer or a size
  * smaller than the first two members). */
 int mtalloc_stats_get(struct mtalloc_stats *st, size_t size);

@@ -37,18 +37,16 @@ static inline bool countdown(size_t n)
 	return borrow;
 }
 
-/* free()'s count: one subtract from the thread's free countdown, which
- * borrows only for a thread not set up (or finished). */
-static inline bool free_countdown(void)
+/* free()'s one test: NULL and sampled objects (the tracked range lies low
+ * in the address space) are below the thread's flim, and every pointer is
+ * while the thread is not set up or finished (track.h). */
+static inline bool free_special(const void *p)
 {
-	bool borrow;
-
-	__asm__("subq $1, %[left]" : [left] "+m"(mt_tls.fleft), "=@ccc"(borrow));
-	return borrow;
+	return (uintptr_t)p < mt_tls.flim;
 }
 
-/* free()'s one test: NULL and sampled objects (the tracked range lies low
- * in the address space) are below mt_tracked_limit; nothing else is. */
+/* realloc's test for its old block (the thread's state is tested apart):
+ * NULL and sampled objects are below mt_tracked_limit; nothing else is. */
 static inline bool special(const void *p)
 {
 	return (uintptr_t)p < mt_tracked_limit;
@@ -105,21 +103,9 @@ static MT_COLD void *calloc_slow(size_t n)
 	return p;
 }
 
-/* free() of a plain block by a thread whose free countdown borrowed: not
- * set up yet (set it up, so that its frees count) or finished. */
-static MT_COLD void free_unset(void *p)
-{
-	struct mt_tls *t = &mt_tls;
-
-	t->fleft = 0;
-	if (t->state == MT_THREAD_NEW && !t->guard)
-		mt_thread_slow(t);
-	mt_thread_count_free(t, p);
-	mtje_free(p);
-}
-
-/* Frees p, which is NULL or in the tracked range (or, with an unusual
- * jemalloc configuration, a plain block below it). */
+/* Frees p, which is NULL, in the tracked range, a plain block of a thread
+ * not set up yet (set it up, so that its frees count) or finished, or a
+ * plain block below the bound of the tracked range. */
 static MT_COLD void free_slow(void *p)
 {
 	struct mt_tls *t = &mt_tls;
@@ -224,10 +210,9 @@ EXPORT void *malloc(size_t n)
 
 EXPORT void free(void *p)
 {
-	if (MT_UNLIKELY(special(p)))
+	if (MT_UNLIKELY(free_special(p)))
 		return free_slow(p);
-	if (MT_UNLIKELY(free_countdown()))
-		return free_unset(p);
+	mt_tls.nfree++;
 	mtje_free(p);
 }
 
@@ -267,7 +252,7 @@ EXPORT void *realloc(void *p, size_t n)
 	}
 	if (q != p) {
 		mt_tls.nalloc++;
-		mt_tls.fleft--;
+		mt_tls.nfree++;
 	}
 	return q;
 }
@@ -341,19 +326,17 @@ EXPORT size_t malloc_usable_size(void *p)
 /* C23: `n` must be the size the block was asked for. */
 EXPORT void free_sized(void *p, size_t n)
 {
-	if (MT_UNLIKELY(special(p)))
+	if (MT_UNLIKELY(free_special(p)))
 		return free_slow(p);
-	if (MT_UNLIKELY(free_countdown()))
-		return free_unset(p);
+	mt_tls.nfree++;
 	mtje_sdallocx_noflags(p, n);
 }
 
 EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
 {
-	if (MT_UNLIKELY(special(p)))
+	if (MT_UNLIKELY(free_special(p)))
 		return free_slow(p);
-	if (MT_UNLIKELY(free_countdown()))
-		return free_unset(p);
+	mt_tls.nfree++;
 	if (align <= MIN_ALIGN || (align & (align - 1)))
 		mtje_free(p);
 	else
@@ -555,19 +538,17 @@ EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al,
 
 EXPORT void _ZdlPv(void *p)
 {
-	if (MT_UNLIKELY(special(p)))
+	if (MT_UNLIKELY(free_special(p)))
 		return free_slow(p);
-	if (MT_UNLIKELY(free_countdown()))
-		return free_unset(p);
+	mt_tls.nfree++;
 	mtje_free(p);
 }
 
 EXPORT void _ZdlPvm(void *p, size_t n)
 {
-	if (MT_UNLIKELY(special(p)))
+	if (MT_UNLIKELY(free_special(p)))
 		return free_slow(p);
-	if (MT_UNLIKELY(free_countdown()))
-		return free_unset(p);
+	mt_tls.nfree++;
 	mtje_sdallocx_noflags(p, n);
 }
 

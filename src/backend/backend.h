@@ -104,6 +104,10 @@ extern uintptr_t mt_tracked_limit MT_HIDDEN;
  * (then nothing is tracked and mt_tracked_limit stays 1). */
 int mt_backend_tracked_init(void);
 
+/* An address above every place the tracked range can have, known before
+ * it exists (free()'s per-thread bound, track.h). */
+uintptr_t mt_backend_tracked_bound(void);
+
 /* True when p lies in the tracked range. */
 bool mt_backend_tracked(const void *p);
 

@@ -141,6 +141,27 @@ static bool under_valgrind(void)
 	return pre && strstr(pre, "/vgpreload_");
 }
 
+/* Above every address choose_range() can give the range: the last
+ * candidate's end, or under valgrind the end of the fixed range below its
+ * mappings.  Fixed before the range exists, so that a thread can take it
+ * once at set-up (free()'s test, track.h); a plain block below it only
+ * takes free()'s slow path, which tells it apart exactly. */
+#define VALGRIND_BASE ((uintptr_t)16 << 20)
+#define VALGRIND_END ((uintptr_t)64 << 20)
+#define LAST_CANDIDATE ((uintptr_t)16 << 40)
+
+uintptr_t mt_backend_tracked_bound(void)
+{
+	static uintptr_t bound; /* computed once; racing threads agree */
+	uintptr_t b = __atomic_load_n(&bound, __ATOMIC_RELAXED);
+
+	if (!b) {
+		b = under_valgrind() ? VALGRIND_END : LAST_CANDIDATE + RANGE_SIZE;
+		__atomic_store_n(&bound, b, __ATOMIC_RELAXED);
+	}
+	return b;
+}
+
 /* Chooses where the range grows: low in the address space, so that
  * `p < limit` holds for no pointer jemalloc maps itself (the kernel places
  * those top-down, just below the stack), but above the image and brk of a
@@ -151,15 +172,15 @@ static int choose_range(void)
 {
 	static const uintptr_t candidates[] = {
 		(uintptr_t)1 << 40, (uintptr_t)2 << 40, (uintptr_t)4 << 40,
-		(uintptr_t)8 << 40, (uintptr_t)1 << 39, (uintptr_t)16 << 40,
+		(uintptr_t)8 << 40, (uintptr_t)1 << 39, LAST_CANDIDATE,
 	};
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	if (under_valgrind()) {
-		if (!map_at((uintptr_t)16 << 20, page))
+		if (!map_at(VALGRIND_BASE, page))
 			return -ENOMEM;
-		base = (uintptr_t)16 << 20;
-		end = base + ((uintptr_t)48 << 20);
+		base = VALGRIND_BASE;
+		end = VALGRIND_END;
 	} else {
 		size_t i = 0;
 		while (i < MT_ARRAY_SIZE(candidates) && !map_at(candidates[i], page))

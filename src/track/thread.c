@@ -22,7 +22,9 @@
 
 #define EXIT_FLUSH_WAIT_NS (1000u * 1000 * 1000) /* per busy writer */
 
-__thread struct mt_tls mt_tls __attribute__((tls_model("initial-exec")));
+__thread struct mt_tls mt_tls __attribute__((tls_model("initial-exec"))) = {
+	.flim = MT_FLIM_UNSET,
+};
 
 /* A program may compile options in: const char *mtalloc_conf = "...". */
 extern const char *mtalloc_conf __attribute__((weak));
@@ -209,7 +211,7 @@ static void process_init(void)
 
 static uint64_t frees_of(const struct mt_tls *t)
 {
-	return t->fleft ? MT_FREE_BASE - t->fleft : 0;
+	return t->nfree;
 }
 
 /* Adds the counts of thread t. */
@@ -256,14 +258,14 @@ void mt_thread_count_alloc(struct mt_tls *t, const void *p)
 void mt_thread_count_free(struct mt_tls *t, const void *p)
 {
 	if (t->state == MT_THREAD_READY) {
-		t->fleft--;
+		t->nfree++;
 		return;
 	}
 	__atomic_add_fetch(&late.frees, 1, __ATOMIC_RELAXED);
 	if (p && !mt_backend_tracked(p))
 		__atomic_add_fetch(&late.bytes_freed, mtje_malloc_usable_size(p),
 				   __ATOMIC_RELAXED);
-	t->fleft = 0; /* keep coming here */
+	t->flim = MT_FLIM_UNSET; /* keep coming here */
 }
 
 /* Registers t (guard set); a thread that cannot get an entry is counted
@@ -356,7 +358,8 @@ static void thread_setup(struct mt_tls *t)
 	if (have_key)
 		pthread_setspecific(key, t); /* may calloc: guard is set */
 	reg_insert(t);
-	t->fleft = MT_FREE_BASE;
+	t->nfree = 0;
+	t->flim = mt_backend_tracked_bound();
 	t->state = MT_THREAD_READY;
 }
 
@@ -529,7 +532,8 @@ static void thread_exit(void *arg)
 	/* Later allocations and frees take the slow path and are counted in
 	 * the process's late counters. */
 	t->left = 0;
-	t->fleft = 0;
+	t->flim = MT_FLIM_UNSET;
+	t->nfree = 0;
 	t->guard--;
 }
 

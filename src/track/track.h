@@ -19,10 +19,13 @@ enum mt_thread_state {
 	MT_THREAD_FINISHED, /* our key destructor ran: pass straight through */
 };
 
-/* The free countdown's start: a thread's frees are MT_FREE_BASE - fleft.
- * A thread not set up (or finished) has fleft 0, so its next free borrows
- * and takes the slow path, which sets it up (or counts the late free). */
-#define MT_FREE_BASE ((uint64_t)1 << 62)
+/* free()'s one test is `p < flim`.  A set-up thread's flim is
+ * mt_backend_tracked_bound(), above every address the tracked range can
+ * have, so NULL and sampled blocks take the slow path; a thread not set up
+ * yet (TLS starts with this value) or finished has MT_FLIM_UNSET, so every
+ * free of it takes the slow path, which sets it up (or counts the late
+ * free).  The same compare thus serves as the set-up test. */
+#define MT_FLIM_UNSET UINTPTR_MAX
 
 /* The most bytes between two slow-path visits when nothing is sampled, so
  * that a thread notices a policy change made at run time. */
@@ -37,7 +40,8 @@ enum mt_thread_state {
 struct mt_tls {
 	uint64_t left;   /* bytes until the next slow-path call */
 	uint64_t nalloc; /* allocations (count) */
-	uint64_t fleft;  /* frees: MT_FREE_BASE - frees made; 0 = not set up */
+	uintptr_t flim;  /* frees below this take the slow path (above) */
+	uint64_t nfree;  /* frees (count) */
 	uint32_t guard;  /* reentrancy depth: >0 while mtalloc itself runs */
 	uint8_t state;   /* enum mt_thread_state */
 	bool sampling;   /* this thread records samples */
