@@ -220,8 +220,8 @@ static void add_counts(struct mtalloc_counts *sum, const struct mt_tls *t)
 	sum->allocs += t->nalloc;
 	sum->frees += frees_of(t);
 	if (t->je_allocated) {
-		sum->bytes_allocated += *t->je_allocated;
-		sum->bytes_freed += *t->je_deallocated;
+		sum->bytes_allocated += *t->je_allocated + t->cache_alloc_bytes;
+		sum->bytes_freed += *t->je_deallocated + t->cache_free_bytes;
 	}
 }
 

@@ -58,6 +58,9 @@ struct mt_tls {
 	uint32_t since_decay; /* tiered: allocations since the last halving */
 	uint32_t tid;        /* kernel thread id */
 	int tcache;          /* explicit tcache for sampled objects + 1; 0 = none yet */
+	struct mt_block_cache *blocks; /* freed sampled blocks kept (object.c) */
+	uint64_t cache_alloc_bytes; /* bytes (usable) the block cache served, */
+	uint64_t cache_free_bytes;  /* and took, that jemalloc did not count */
 	int64_t live_pending; /* bytes: change of the live estimate not yet
 			       * in the process total (object.c) */
 	uint32_t *class_pending; /* sampled allocations per class not yet in

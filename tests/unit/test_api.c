@@ -724,6 +724,24 @@ Test(stats, bytes_allocated_grows_by_at_least_n_times_size)
 	cr_assert_geq(b.process.bytes_allocated, b.thread.bytes_allocated);
 }
 
+/* Sampled blocks are kept for reuse by the thread that freed them, out of
+ * jemalloc's sight (object.c): the byte counts must still see every one.
+ * malloc(200) sampled is a 256-byte block (200 + a 32-byte header). */
+Test(stats, sampled_blocks_reused_count_every_byte)
+{
+	struct mtalloc_stats a, b;
+	const int n = 1000;
+
+	cr_assert_eq(mtalloc_sample_set("all"), 0);
+	malloc_free_loop(200, n, &a, &b);
+	cr_expect_eq(D(thread.allocs), (unsigned long long)n);
+	cr_expect_eq(D(thread.frees), (unsigned long long)n);
+	cr_expect_eq(D(thread.bytes_allocated), 256ull * n,
+		     "thread.bytes_allocated grew by %llu", D(thread.bytes_allocated));
+	cr_expect_eq(D(thread.bytes_freed), 256ull * n,
+		     "thread.bytes_freed grew by %llu", D(thread.bytes_freed));
+}
+
 Test(stats, every_allocating_function_counts_one_allocation)
 {
 	struct mtalloc_stats a, b;
