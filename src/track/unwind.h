@@ -53,4 +53,32 @@ void mt_cfi_rule_for(uintptr_t pc, bool after_call, struct mt_cfi_rule *r,
 /* The loader's counts now (dl_iterate_phdr, stopped at the first object). */
 void mt_cfi_gen_now(struct mt_cfi_gen *gen);
 
+/* ---- unwind.c ---- */
+
+/* Notes the objects loaded at start-up (which can never be unloaded) and
+ * the walker's own first rule; creates the thread key that frees each
+ * thread's rules at exit.  Called once, with the guard set. */
+void mt_unwind_init(void);
+
+/* A walk asked of mt_unwind_walk. */
+struct mt_unwind_req {
+	uintptr_t *pcs;               /* out: return addresses, innermost first */
+	unsigned max;                 /* room in pcs (count) */
+	unsigned raw_max;             /* frames walked at most, skipped ones
+				       * too (count, >= max) */
+	uintptr_t self_lo, self_hi;   /* leading frames returning here: skipped */
+	uintptr_t stack_end;          /* the stack is mapped from here down to
+				       * the caller's frame (0: unknown) */
+};
+
+/* The caller's stack as stack.c makes it from unw_backtrace(raw, raw_max)
+ * called at the same place: the return addresses libunwind would give,
+ * the leading ones in [self_lo, self_hi) dropped, at most max kept.
+ * Returns how many, or -1 when the walk needs libunwind (a frame it
+ * cannot take, a CFA at or above stack_end, the thread exiting).
+ * Called with the guard set: may allocate through jemalloc, and takes the
+ * loader's lock for return addresses met for the first time and, once a
+ * walk, for objects loaded after start-up. */
+int mt_unwind_walk(const struct mt_unwind_req *req);
+
 #endif

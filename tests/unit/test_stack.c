@@ -1,11 +1,17 @@
-/* Stack capture: the call-frame rules of src/track/unwind_cfi.c equal
- * libunwind's.  The test links unwind_cfi.c and steps libunwind itself
- * over a synthetic stack at thousands of addresses of libc and of this
- * program. */
+/* Stack capture (unwind:libunwind): the stacks libmtalloc records equal
+ * libunwind's, frame for frame, and its rules equal libunwind's.
+ *
+ * The end-to-end tests run tests/stack/stackprog preloaded under
+ * sample:all: it prints libunwind's stack at each probe and the number of
+ * times libmtalloc handed a stack to libunwind (it interposes
+ * unw_backtrace); the stacks are read back from the shards.  The rule test
+ * links src/track/unwind_cfi.c and steps libunwind itself over a synthetic
+ * stack at thousands of addresses of libc and of this program. */
 #include "config.h"
 
 #define UNW_LOCAL_ONLY
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <libunwind.h>
 #include <link.h>
 #include <stdio.h>
@@ -13,8 +19,240 @@
 #include <string.h>
 #include <ucontext.h>
 
+#include "shard/reader.h"
 #include "testutil.h"
 #include "track/unwind.h"
+
+/* ---- stacks read back from the shards ---- */
+
+struct sampled {
+	uint64_t size;   /* bytes asked: the probe's key */
+	uint64_t *pcs;   /* its stack */
+	uint32_t depth;
+};
+
+struct samples {
+	struct sampled *v;
+	size_t n, cap;
+};
+
+static void add_shard(const char *path, struct samples *out)
+{
+	struct mt_shard_reader *r;
+	const struct mt_shard_record *rec;
+	struct { uint64_t id; uint64_t *pcs; uint32_t depth; } *st = NULL;
+	size_t nst = 0, cap = 0;
+
+	cr_assert_eq(mt_shard_reader_new(&r), 0);
+	cr_assert_eq(mt_shard_open(r, path), 0, "%s: %s", path, mt_shard_error(r));
+	while (mt_shard_next(r, &rec) == 0 && rec) {
+		if (rec->kind == MT_REC_STACK) {
+			if (nst == cap) {
+				cap = cap ? 2 * cap : 64;
+				st = realloc(st, cap * sizeof(*st));
+				cr_assert(st);
+			}
+			st[nst].id = rec->u.stack.id;
+			st[nst].depth = rec->u.stack.depth;
+			st[nst].pcs = malloc((rec->u.stack.depth + 1) * sizeof(uint64_t));
+			cr_assert(st[nst].pcs);
+			memcpy(st[nst].pcs, rec->u.stack.pcs,
+			       rec->u.stack.depth * sizeof(uint64_t));
+			nst++;
+		} else if (rec->kind == MT_REC_ALLOC && rec->u.alloc.size > 1000000) {
+			size_t k = nst;
+			while (k-- > 0 && st[k].id != rec->u.alloc.stack_id)
+				;
+			cr_assert(k < nst, "%s: allocation of %lu without its stack",
+				  path, (unsigned long)rec->u.alloc.size);
+			if (out->n == out->cap) {
+				out->cap = out->cap ? 2 * out->cap : 256;
+				out->v = realloc(out->v, out->cap * sizeof(*out->v));
+				cr_assert(out->v);
+			}
+			struct sampled *s = &out->v[out->n++];
+			s->size = rec->u.alloc.size;
+			s->depth = st[k].depth;
+			s->pcs = malloc((s->depth + 1) * sizeof(uint64_t));
+			cr_assert(s->pcs);
+			memcpy(s->pcs, st[k].pcs, s->depth * sizeof(uint64_t));
+		}
+	}
+	mt_shard_reader_free(r);
+	for (size_t k = 0; k < nst; k++)
+		free(st[k].pcs);
+	free(st);
+}
+
+static void load_samples(const char *dir, struct samples *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	memset(out, 0, sizeof(*out));
+	cr_assert(d, "no shard directory %s", dir);
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len > 4 && !strcmp(e->d_name + len - 4, ".mts")) {
+			char *path = tu_path(dir, e->d_name);
+			add_shard(path, out);
+			free(path);
+		}
+	}
+	closedir(d);
+}
+
+/* ---- stackprog ---- */
+
+struct outcome {
+	unsigned probes;      /* probes compared */
+	unsigned long fallbacks; /* stacks libmtalloc left to libunwind */
+	unsigned long bases[2];  /* reload mode: A's and B's load address */
+	unsigned max_depth;   /* frames of the deepest probe */
+};
+
+/* Runs stackprog MODE [a] [b] under sample:all and checks every probe's
+ * recorded stack against libunwind's. */
+static struct outcome run_probes(const char *mode, const char *a, const char *b)
+{
+	char *dir = tu_tmpdir(), *prog = tu_built("tests/stack/stackprog"), *env;
+	struct tu_proc p;
+	struct samples got;
+	struct outcome o = { 0 };
+
+	cr_assert(asprintf(&env, "MTALLOC=dir:%s,sample:all,stack_depth:256", dir) > 0);
+	const char *argv[] = { prog, mode, a, b, NULL };
+	const char *envv[] = { env, NULL };
+	struct tu_spawn s = { .argv = argv, .env = envv, .preload = 1 };
+	cr_assert_eq(tu_run(&s, &p), 0);
+	cr_assert(tu_exited_ok(&p), "stackprog %s: %s\n%s", mode,
+		  tu_status_str(p.status), p.err);
+	load_samples(dir, &got);
+
+	for (char *line = p.out, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (sscanf(line, "fallbacks %lu", &o.fallbacks) == 1 ||
+		    sscanf(line, "bases %lx %lx", &o.bases[0], &o.bases[1]) == 2)
+			continue;
+		unsigned long size;
+		int n, at;
+		cr_assert(sscanf(line, "probe %lu %d%n", &size, &n, &at) == 2,
+			  "stackprog: %s", line);
+		cr_assert(n > 1 && n <= 256, "probe %lu: %d frames", size, n);
+		uint64_t want[256];
+		char *q = line + at;
+		for (int i = 0; i < n; i++)
+			want[i] = strtoull(q, &q, 16);
+		const struct sampled *sm = NULL;
+		for (size_t i = 0; i < got.n && !sm; i++)
+			if (got.v[i].size == size)
+				sm = &got.v[i];
+		cr_assert(sm, "probe %lu: no sample", size);
+		/* Frame 0 returns into the probe from malloc, want[0] from
+		 * libunwind: both in the probe, a few calls apart. */
+		cr_assert_eq(sm->depth, (uint32_t)n, "probe %lu: %u frames, libunwind %d",
+			     size, sm->depth, n);
+		cr_assert(sm->pcs[0] - want[0] + 256 < 512,
+			  "probe %lu: frame 0 at %lx, libunwind's at %lx", size,
+			  (unsigned long)sm->pcs[0], (unsigned long)want[0]);
+		for (int i = 1; i < n; i++)
+			cr_assert_eq(sm->pcs[i], want[i],
+				     "probe %lu (%s): frame %d of %d is %lx, libunwind's %lx",
+				     size, mode, i, n, (unsigned long)sm->pcs[i],
+				     (unsigned long)want[i]);
+		o.probes++;
+		if ((unsigned)n > o.max_depth)
+			o.max_depth = (unsigned)n;
+	}
+	for (size_t i = 0; i < got.n; i++)
+		free(got.v[i].pcs);
+	free(got.v);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+	free(prog);
+	free(env);
+	return o;
+}
+
+/* Runs stackprog MODE [a] [b]: every probe's stack equals libunwind's,
+ * there are `probes` of them, and libmtalloc left `fallbacks` stacks to
+ * libunwind (0: it walked all of them itself). */
+static struct outcome expect_mode(const char *mode, const char *a, const char *b,
+				  unsigned probes, unsigned long fallbacks)
+{
+	struct outcome o = run_probes(mode, a, b);
+
+	cr_expect_eq(o.probes, probes, "%s: %u probes", mode, o.probes);
+	cr_expect_eq(o.fallbacks, fallbacks, "%s: %lu stacks left to libunwind",
+		     mode, o.fallbacks);
+	return o;
+}
+
+Test(stack, sampled_stacks_equal_libunwind_at_depths_1_to_100, .timeout = 120)
+{
+	struct outcome o = expect_mode("depths", NULL, NULL, 400, 0);
+
+	cr_expect_gt(o.max_depth, 100);
+}
+
+Test(stack, stacks_through_a_dlopened_library_equal_libunwind, .timeout = 60)
+{
+	char *lib = tu_built("tests/stack/.libs/plug.so");
+
+	expect_mode("dlopen", lib, NULL, 60, 0);
+	free(lib);
+}
+
+Test(stack, a_library_loaded_where_an_unloaded_one_was_gets_its_own_rules,
+     .timeout = 60)
+{
+	char *a = tu_built("tests/stack/.libs/libswapa.so");
+	char *b = tu_built("tests/stack/.libs/libswapb.so");
+	struct outcome o = expect_mode("reload", a, b, 40, 0);
+
+	/* Only meaningful if B took A's place: its plug_call then returns to
+	 * the address A's did, whose cached rule (A's) must not be used. */
+	cr_expect_eq(o.bases[0], o.bases[1], "B at %lx, A was at %lx",
+		     o.bases[1], o.bases[0]);
+	free(a);
+	free(b);
+}
+
+/* A signal frame is libunwind's business: every probe, and only those
+ * (the process's other samples never cross one), on the thread's stack
+ * and on an alternate one. */
+Test(stack, signal_handler_stacks_are_left_to_libunwind, .timeout = 60)
+{
+	expect_mode("signal", NULL, NULL, 20, 20);
+}
+
+Test(stack, a_thread_with_a_64k_stack_walks_exactly, .timeout = 60)
+{
+	expect_mode("thread", NULL, NULL, 120, 0);
+}
+
+Test(stack, frames_without_unwind_information_are_left_to_libunwind, .timeout = 60)
+{
+	expect_mode("nocfi", NULL, NULL, 10, 10);
+}
+
+Test(stack, a_return_address_of_0_ends_the_stack_as_for_libunwind, .timeout = 60)
+{
+	expect_mode("zero", NULL, NULL, 10, 0);
+}
+
+Test(stack, an_undefined_rbp_ends_the_stack_as_for_libunwind, .timeout = 60)
+{
+	expect_mode("undef", NULL, NULL, 10, 0);
+}
+
+Test(stack, frames_marked_as_signal_frames_are_left_to_libunwind, .timeout = 60)
+{
+	expect_mode("sigmark", NULL, NULL, 10, 10);
+}
 
 /* ---- rules against libunwind's own step ---- */
 
