@@ -4,7 +4,11 @@
  *   stackprog MODE [ARGS]
  *   depths        probes at depths 1..100 and back, through frames of
  *                 several kinds (frame pointer or not, alloca, a 64 KiB
- *                 frame, mutual recursion), then in a scrambled order
+ *                 frame, mutual recursion), then in a scrambled order,
+ *                 then each depth of 1..40 twice in a row
+ *   inner         probes 30 frames down, each through an inner path of
+ *                 0..5 frames of its own (the outer frames stay where
+ *                 they were)
  *   dlopen LIB    probes through LIB's plug_call (loaded after start)
  *   reload A B    probes through A's plug_call, dlcloses A, dlopens B at
  *                 the same address (same layout, other frame sizes), and
@@ -197,7 +201,28 @@ static int mode_depths(void)
 		at_depth(d, 2);
 	for (int i = 0; i < 200; i++)
 		at_depth((i * 37) % 97 + 1, i % 3);
+	for (int i = 0; i < 80; i++)
+		at_depth(i / 2 + 1, 0);
 	return 0;
+}
+
+__attribute__((noinline)) static void inner_path(int n)
+{
+	if (n > 0)
+		inner_path(n - 1);
+	else
+		probe();
+	__asm__ volatile("" : : : "memory");
+}
+
+__attribute__((noinline)) static void outer(int d)
+{
+	if (d > 0)
+		outer(d - 1);
+	else
+		for (int i = 0; i < 36; i++)
+			inner_path(i % 6);
+	__asm__ volatile("" : : : "memory");
 }
 
 /* ---- loaded libraries ---- */
@@ -338,10 +363,11 @@ __asm__(".text\n.globl sigmark_call\n.type sigmark_call,@function\nsigmark_call:
 	"\tadd $8, %rsp\n\t.cfi_def_cfa_offset 8\n\tret\n\t.cfi_endproc\n"
 	".size sigmark_call,.-sigmark_call\n");
 
+/* Each depth twice in a row: the second walk can follow the first. */
 static int mode_through(void (*call)(int, void (*)(int)))
 {
 	for (int i = 0; i < 10; i++)
-		call(i % 4 + 1, back_in);
+		call(i / 2 % 4 + 1, back_in);
 	return 0;
 }
 
@@ -355,6 +381,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
 	if (!strcmp(argv[1], "depths"))
 		r = mode_depths();
+	else if (!strcmp(argv[1], "inner"))
+		r = (outer(30), 0);
 	else if (!strcmp(argv[1], "dlopen") && argc > 2)
 		r = mode_dlopen(argv[2]);
 	else if (!strcmp(argv[1], "reload") && argc > 3)

@@ -111,16 +111,19 @@ struct outcome {
 	unsigned max_depth;   /* frames of the deepest probe */
 };
 
-/* Runs stackprog MODE [a] [b] under sample:all and checks every probe's
- * recorded stack against libunwind's. */
-static struct outcome run_probes(const char *mode, const char *a, const char *b)
+/* Runs stackprog MODE [a] [b] under sample:all,stack_depth:DEPTH and
+ * checks every probe's recorded stack against libunwind's (its first
+ * DEPTH frames). */
+static struct outcome run_depth(const char *mode, const char *a, const char *b,
+				unsigned depth)
 {
 	char *dir = tu_tmpdir(), *prog = tu_built("tests/stack/stackprog"), *env;
 	struct tu_proc p;
 	struct samples got;
 	struct outcome o = { 0 };
 
-	cr_assert(asprintf(&env, "MTALLOC=dir:%s,sample:all,stack_depth:256", dir) > 0);
+	cr_assert(asprintf(&env, "MTALLOC=dir:%s,sample:all,stack_depth:%u", dir,
+			   depth) > 0);
 	const char *argv[] = { prog, mode, a, b, NULL };
 	const char *envv[] = { env, NULL };
 	struct tu_spawn s = { .argv = argv, .env = envv, .preload = 1 };
@@ -152,6 +155,8 @@ static struct outcome run_probes(const char *mode, const char *a, const char *b)
 		cr_assert(sm, "probe %lu: no sample", size);
 		/* Frame 0 returns into the probe from malloc, want[0] from
 		 * libunwind: both in the probe, a few calls apart. */
+		if ((unsigned)n > depth)
+			n = (int)depth;
 		cr_assert_eq(sm->depth, (uint32_t)n, "probe %lu: %u frames, libunwind %d",
 			     size, sm->depth, n);
 		cr_assert(sm->pcs[0] - want[0] + 256 < 512,
@@ -163,8 +168,8 @@ static struct outcome run_probes(const char *mode, const char *a, const char *b)
 				     size, mode, i, n, (unsigned long)sm->pcs[i],
 				     (unsigned long)want[i]);
 		o.probes++;
-		if ((unsigned)n > o.max_depth)
-			o.max_depth = (unsigned)n;
+		if (sm->depth > o.max_depth)
+			o.max_depth = sm->depth;
 	}
 	for (size_t i = 0; i < got.n; i++)
 		free(got.v[i].pcs);
@@ -175,6 +180,11 @@ static struct outcome run_probes(const char *mode, const char *a, const char *b)
 	free(prog);
 	free(env);
 	return o;
+}
+
+static struct outcome run_probes(const char *mode, const char *a, const char *b)
+{
+	return run_depth(mode, a, b, 256);
 }
 
 /* Runs stackprog MODE [a] [b]: every probe's stack equals libunwind's,
@@ -193,9 +203,31 @@ static struct outcome expect_mode(const char *mode, const char *a, const char *b
 
 Test(stack, sampled_stacks_equal_libunwind_at_depths_1_to_100, .timeout = 120)
 {
-	struct outcome o = expect_mode("depths", NULL, NULL, 400, 0);
+	struct outcome o = expect_mode("depths", NULL, NULL, 480, 0);
 
 	cr_expect_gt(o.max_depth, 100);
+}
+
+Test(stack, stacks_cut_at_stack_depth_are_libunwinds_first_frames, .timeout = 120)
+{
+	struct outcome o = run_depth("depths", NULL, NULL, 5);
+
+	cr_expect_eq(o.probes, 480);
+	cr_expect_eq(o.max_depth, 5);
+	cr_expect_eq(o.fallbacks, 0, "%lu stacks left to libunwind", o.fallbacks);
+}
+
+/* Walks that meet the last one's outer frames after inner frames of their
+ * own, kept whole and cut at 12 frames (where the last walk stopped
+ * elsewhere). */
+Test(stack, stacks_joining_the_last_walk_equal_libunwind, .timeout = 60)
+{
+	expect_mode("inner", NULL, NULL, 36, 0);
+	struct outcome o = run_depth("inner", NULL, NULL, 12);
+
+	cr_expect_eq(o.probes, 36);
+	cr_expect_eq(o.max_depth, 12);
+	cr_expect_eq(o.fallbacks, 0, "%lu stacks left to libunwind", o.fallbacks);
 }
 
 Test(stack, stacks_through_a_dlopened_library_equal_libunwind, .timeout = 60)
