@@ -56,7 +56,6 @@
 struct tail {
 	int16_t rbp_off;    /* with MT_CFI_RBP_SAVED in how (bytes) */
 	uint8_t how;        /* MT_CFI_*, TRANSIENT, NORULE, EMPTY */
-	uint8_t unused;
 };
 
 struct slot {

@@ -3,7 +3,8 @@
  *
  *   stackprog MODE [ARGS]
  *   depths        probes at depths 1..100 and back, through frames of
- *                 several kinds (frame pointer or not, alloca, a 64 KiB
+ *                 several kinds (frame pointer or not, a variable-length
+ *                 array, a 64 KiB
  *                 frame, mutual recursion), then in a scrambled order,
  *                 then each depth of 1..40 twice in a row
  *   inner         probes 30 frames down, each through an inner path of
@@ -35,7 +36,6 @@
 #include "config.h"
 
 #define UNW_LOCAL_ONLY
-#include <alloca.h>
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <pthread.h>
@@ -123,9 +123,10 @@ __attribute__((noinline, optimize("no-omit-frame-pointer"))) static void k_fp(in
 	__asm__ volatile("" : : : "memory");
 }
 
-__attribute__((noinline)) static void k_alloca(int d)
+/* A frame of a size known at run time only (its CFA is rbp-based). */
+__attribute__((noinline)) static void k_vla(int d)
 {
-	char *p = alloca(32 + (size_t)(d % 7) * 48);
+	char p[32 + (d % 7) * 48];
 	p[0] = (char)d;
 	__asm__ volatile("" : : "r"(p) : "memory");
 	down(d - 1);
@@ -175,7 +176,7 @@ __attribute__((noinline)) static void down(int d)
 	switch (kind_of(d)) {
 	case 0: k_nofp(d); break;
 	case 1: k_fp(d); break;
-	case 2: k_alloca(d); break;
+	case 2: k_vla(d); break;
 	case 3:
 		if (big_left-- > 0)
 			k_big(d);
@@ -300,8 +301,9 @@ static int mode_signal(void)
 	sigaction(SIGUSR2, &sa, NULL);
 	for (int i = 0; i < 10; i++) {
 		handler_depth = i + 1;
-		raise(SIGUSR1);
-		raise(SIGUSR2);
+		/* Delivered to this thread before the calls return. */
+		pthread_kill(pthread_self(), SIGUSR1);
+		pthread_kill(pthread_self(), SIGUSR2);
 	}
 	return 0;
 }
