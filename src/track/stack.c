@@ -1,10 +1,13 @@
-/* Stack capture: libunwind's unw_backtrace by default (works on binaries
- * without frame pointers), or a bounded frame-pointer walk.  Frames inside
+/* Stack capture: by default the stacks libunwind's unw_backtrace gives
+ * (works on binaries without frame pointers), walked from rules cached per
+ * thread (unwind.c) and by libunwind itself for the frames those rules
+ * cannot take; or a bounded frame-pointer walk (unwind:fp).  Frames inside
  * libmtalloc itself are dropped, so a stack starts at the caller of malloc
  * (or of operator new). */
 #include "config.h"
 
 #include "track.h"
+#include "unwind.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -37,6 +40,8 @@ void mt_stack_init(const struct mt_conf *conf)
 {
 	how = conf->unwind;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)mt_stack_init);
+	if (how == MT_UNWIND_LIBUNWIND)
+		mt_unwind_init();
 }
 
 void mt_stack_thread_init(struct mt_tls *t)
@@ -53,6 +58,29 @@ void mt_stack_thread_init(struct mt_tls *t)
 		t->stack_hi = (uintptr_t)lo + size;
 	}
 	pthread_attr_destroy(&a);
+}
+
+/* The main thread's stack pointer at process entry (ld.so). */
+extern void *__libc_stack_end;
+
+/* A stack deeper than this below its end is not taken for one (bytes). */
+#define STACK_SPAN_MAX ((uintptr_t)256 << 20)
+
+/* Where the stack holding sp ends at the latest (everything from sp up
+ * to it is mapped), or 0.  glibc puts a thread's descriptor right above
+ * its stack (and its static TLS), also on a stack the program supplied;
+ * the main thread's descriptor lies below its stack, which ends in the
+ * page of __libc_stack_end.  An alternate signal stack or a fiber's lies
+ * elsewhere, mostly far from both: 0 then, and libunwind walks it.
+ * Nothing here allocates: pthread_getattr_np would, through the counted
+ * malloc, at an arbitrary sample. */
+static uintptr_t stack_end(uintptr_t sp)
+{
+	uintptr_t self = (uintptr_t)pthread_self();
+	uintptr_t entry = (uintptr_t)__libc_stack_end;
+	uintptr_t end = self > sp ? self : entry > sp ? (entry | 4095) + 1 : 0;
+
+	return end - sp <= STACK_SPAN_MAX ? end : 0;
 }
 
 static unsigned walk_fp(struct mt_tls *t, uintptr_t *pcs, unsigned max)
@@ -80,6 +108,17 @@ unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max)
 
 	if (want > MT_ARRAY_SIZE(raw))
 		want = MT_ARRAY_SIZE(raw);
+	if (how == MT_UNWIND_LIBUNWIND) {
+		uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+		struct mt_unwind_req req = {
+			.pcs = pcs, .max = max, .raw_max = want,
+			.self_lo = self_lo, .self_hi = self_hi,
+			.stack_end = stack_end(sp),
+		};
+		int r = mt_unwind_walk(&req);
+		if (r >= 0)
+			return (unsigned)r;
+	}
 	if (how == MT_UNWIND_FP && t->stack_hi) {
 		n = walk_fp(t, raw, want);
 	} else {
