@@ -78,6 +78,20 @@ void tu_rmtree(const char *dir)
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char *tu_dir;
+
+void tu_dir_make(void)
+{
+	tu_dir = tu_tmpdir();
+}
+
+void tu_dir_remove(void)
+{
+	tu_rmtree(tu_dir);
+	free(tu_dir);
+	tu_dir = NULL;
+}
+
 char *tu_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

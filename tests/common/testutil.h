@@ -28,6 +28,13 @@ char *tu_tmpdir(void);
 /* Removes a directory tree (best effort). */
 void tu_rmtree(const char *dir);
 
+/* A scratch directory per test, for a suite's `.init = tu_dir_make` and
+ * `.fini = tu_dir_remove`: tu_dir_make sets tu_dir to a new tu_tmpdir(),
+ * tu_dir_remove removes the tree, frees the string and sets tu_dir to NULL. */
+extern char *tu_dir;
+void tu_dir_make(void);
+void tu_dir_remove(void);
+
 /* "<dir>/<name>" in a new string. */
 char *tu_path(const char *dir, const char *name);
 

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,31 +20,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 static char tmp[1024]; /* short enough for every path made from it to fit */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
+/* Resolved (TMPDIR may pass through a link), so that paths made from it
+ * compare equal to those the programs print. */
 static void setup(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmp, sizeof(tmp), "%s/mtrun.XXXXXX", base && *base ? base : "/tmp");
-	cr_assert(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
+	char *made = tu_tmpdir();
 	char real[PATH_MAX];
-	cr_assert(realpath(tmp, real) && strlen(real) < sizeof(tmp));
+
+	cr_assert(realpath(made, real) && strlen(real) < sizeof(tmp));
 	strcpy(tmp, real);
+	free(made);
 }
 
 static void teardown(void)
 {
 	if (tmp[0])
-		nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		tu_rmtree(tmp);
 }
 
 TestSuite(mtrun, .init = setup, .fini = teardown, .timeout = 60);

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -17,45 +16,17 @@
 
 #include "shard/reader.h"
 #include "synth.h"
+#include "testutil.h"
 
 /* ---- a temporary directory per test ------------------------------------- */
 
-static char dir[PATH_MAX];
-
-static void make_dir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/mtreader.XXXXXX", t && *t ? t : "/tmp");
-	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (unlink(p) < 0)
-			rmdir(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-TestSuite(reader, .init = make_dir, .fini = remove_dir, .timeout = 120);
+TestSuite(reader, .init = tu_dir_make, .fini = tu_dir_remove, .timeout = 120);
 
 static const char *tpath(const char *name)
 {
 	static char p[PATH_MAX + 64];
 
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	snprintf(p, sizeof(p), "%s/%s", tu_dir, name);
 	return p;
 }
 
@@ -824,7 +795,7 @@ Test(reader, empty_short_and_header_only_files_are_diagnosed)
 
 	cr_expect_eq(read_all(tpath("absent.mts"), &st, err, sizeof(err)), -ENOENT);
 	cr_expect_str_eq(err, strerror(ENOENT));
-	cr_expect_eq(read_all(dir, &st, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(read_all(tu_dir, &st, err, sizeof(err)), -EINVAL);
 	cr_expect_str_eq(err, "not a regular file");
 
 	m_init(&m, 1, 0);

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,36 +19,9 @@
 #include "json.h"
 #include "report/report.h"
 #include "synth.h"
+#include "testutil.h"
 
 /* ---- a temporary directory per test ------------------------------------- */
-
-static char dir[PATH_MAX];
-
-static void make_dir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/mtreport.XXXXXX", t && *t ? t : "/tmp");
-	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 static const char *tpath(const char *name)
 {
@@ -57,14 +29,14 @@ static const char *tpath(const char *name)
 	static int k;
 
 	k = (k + 1) % 8;
-	snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+	snprintf(p[k], sizeof(p[k]), "%s/%s", tu_dir, name);
 	return p[k];
 }
 
 TestSuite(estimate, .timeout = 30);
 TestSuite(series, .timeout = 60);
 TestSuite(table, .timeout = 60);
-TestSuite(agg, .init = make_dir, .fini = remove_dir, .timeout = 120);
+TestSuite(agg, .init = tu_dir_make, .fini = tu_dir_remove, .timeout = 120);
 
 /* ---- estimators ----------------------------------------------------------------- */
 

@@ -22,50 +22,16 @@
 
 #include "json.h"
 #include "synth.h"
+#include "testutil.h"
 
 #include <sys/resource.h>
 
 extern char **environ;
 
-static char dir[PATH_MAX];
-
-static void rm_rf(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		rm_rf(p);
-	}
-	closedir(d);
-	rmdir(path);
-}
-
-static void make_dir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/mtreport-cli.XXXXXX", t && *t ? t : "/tmp");
-	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_dir(void)
-{
-	rm_rf(dir);
-}
-
-TestSuite(golden, .init = make_dir, .fini = remove_dir, .timeout = 120);
-TestSuite(e2e, .init = make_dir, .fini = remove_dir, .timeout = 300);
-TestSuite(badinput, .init = make_dir, .fini = remove_dir, .timeout = 300);
-TestSuite(cli, .init = make_dir, .fini = remove_dir, .timeout = 60);
+TestSuite(golden, .init = tu_dir_make, .fini = tu_dir_remove, .timeout = 120);
+TestSuite(e2e, .init = tu_dir_make, .fini = tu_dir_remove, .timeout = 300);
+TestSuite(badinput, .init = tu_dir_make, .fini = tu_dir_remove, .timeout = 300);
+TestSuite(cli, .init = tu_dir_make, .fini = tu_dir_remove, .timeout = 60);
 
 static const char *tpath(const char *name)
 {
@@ -73,40 +39,10 @@ static const char *tpath(const char *name)
 	static int k;
 
 	k = (k + 1) % 8;
-	snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+	snprintf(p[k], sizeof(p[k]), "%s/%s", tu_dir, name);
 	return p[k];
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 65536 > cap)
-			buf = realloc(buf, cap = cap ? cap * 2 : 131072);
-		size_t k = fread(buf + n, 1, cap - n - 1, f);
-		n += k;
-		if (!k)
-			break;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	return buf;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
 
 struct run {
 	int status;     /* exit status, or 128 + signal */
@@ -127,8 +63,8 @@ static struct run run(const char *const *argv, const char *const *env)
 	char out[PATH_MAX + 64], err[PATH_MAX + 64];
 	static int n;
 
-	snprintf(out, sizeof(out), "%s/.out%d", dir, n);
-	snprintf(err, sizeof(err), "%s/.err%d", dir, n++);
+	snprintf(out, sizeof(out), "%s/.out%d", tu_dir, n);
+	snprintf(err, sizeof(err), "%s/.err%d", tu_dir, n++);
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -144,8 +80,8 @@ static struct run run(const char *const *argv, const char *const *env)
 	int st;
 	waitpid(pid, &st, 0);
 	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r.out = slurp(out, NULL);
-	r.err = slurp(err, NULL);
+	r.out = tu_read_file(out, NULL);
+	r.err = tu_read_file(err, NULL);
 	unlink(out);
 	unlink(err);
 	return r;
@@ -191,7 +127,7 @@ static void golden(const char *name, const char *format)
 			       strcmp(format, "txt") ? format : "text", d, NULL };
 	struct run r = run(argv, NULL);
 	cr_assert_eq(r.status, 0, "%s: status %d: %s", name, r.status, r.err);
-	char *exp = slurp(want, NULL);
+	char *exp = tu_read_file(want, NULL);
 	cr_assert_not_null(exp, "%s is missing (make update-golden)", want);
 	if (strcmp(exp, r.out)) {
 		/* the first line that differs */
@@ -468,7 +404,7 @@ static char *largest_shard(size_t *len)
 		}
 	}
 	closedir(d);
-	return slurp(best, len);
+	return tu_read_file(best, len);
 }
 
 Test(badinput, damaged_files_are_named_and_the_rest_is_reported)
@@ -480,15 +416,15 @@ Test(badinput, damaged_files_are_named_and_the_rest_is_reported)
 	char *bad = malloc(len);
 	mkdir(tpath("bad"), 0700);
 
-	spit(tpath("bad/empty.mts"), "", 0);
-	spit(tpath("bad/short.mts"), "MTSH", 4);
+	tu_write_file(tpath("bad/empty.mts"), "", 0);
+	tu_write_file(tpath("bad/short.mts"), "MTSH", 4);
 	memcpy(bad, good, len);
 	for (size_t i = 0; i < len; i++)
 		bad[i] = (char)(i * 2654435761u >> 13);
-	spit(tpath("bad/garbage.mts"), bad, len);
+	tu_write_file(tpath("bad/garbage.mts"), bad, len);
 	memcpy(bad, good, len);
 	bad[len / 2] ^= 0x55;
-	spit(tpath("bad/flipped.mts"), bad, len); /* same identity: a duplicate... */
+	tu_write_file(tpath("bad/flipped.mts"), bad, len); /* same identity: a duplicate... */
 	mkdir(tpath("emptydir"), 0700);
 	const char *argv[] = { MTREPORT, "--no-symbols", tpath("bad"), tpath("s"),
 			       tpath("nonexistent"), tpath("emptydir"), NULL };
@@ -507,7 +443,7 @@ Test(badinput, damaged_files_are_named_and_the_rest_is_reported)
 
 	/* a torn tail: the report of what is left, exit status 2 */
 	mkdir(tpath("torn"), 0700);
-	spit(tpath("torn/torn.mts"), good, len - len / 3);
+	tu_write_file(tpath("torn/torn.mts"), good, len - len / 3);
 	const char *targv[] = { MTREPORT, "--no-symbols", "-f", "json", tpath("torn"), NULL };
 	r = run(targv, NULL);
 	cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
@@ -571,7 +507,7 @@ Test(badinput, random_and_mutated_input_never_crashes_it)
 				bad[k] = (char)(k * 31);
 		}
 		snprintf(name, sizeof(name), "r%d.mts", round);
-		spit(tpath(name), bad, n);
+		tu_write_file(tpath(name), bad, n);
 		const char *argv[] = { MTREPORT, "--no-symbols", "-f", round % 2 ? "json" : "text",
 				       tpath(name), NULL };
 		struct run r = run(argv, NULL);

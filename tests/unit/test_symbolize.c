@@ -13,7 +13,6 @@
 #include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <gelf.h>
 #include <inttypes.h>
 #include <link.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "report/symbolize.h"
+#include "testutil.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -143,26 +143,19 @@ static struct mt_sym_module as_module(const struct mod *m)
 
 static char tmp[4096];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void setup(void)
 {
-	const char *base = getenv("TMPDIR");
+	char *made = tu_tmpdir();
 
-	snprintf(tmp, sizeof(tmp), "%s/mtsym.XXXXXX", base && *base ? base : "/tmp");
-	cr_assert(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
+	cr_assert_lt(strlen(made), sizeof(tmp));
+	strcpy(tmp, made);
+	free(made);
 }
 
 static void teardown(void)
 {
 	if (tmp[0])
-		nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		tu_rmtree(tmp);
 }
 
 TestSuite(symbolize, .init = setup, .fini = teardown, .timeout = 60);
@@ -234,15 +227,6 @@ static void place_by_build_id(const char *dir, const struct mod *m, const char *
 	make_dirs(d);
 	cr_assert_lt(snprintf(f, sizeof(f), "%s/%s.debug", d, hex + 2), (int)sizeof(f));
 	run("cp", debug, f, NULL);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(write(fd, data, len), (ssize_t)len);
-	close(fd);
 }
 
 /* ---- checks ---------------------------------------------------------------------- */
@@ -791,10 +775,10 @@ Test(symbolize, garbage_files_never_crash)
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		junk[i] = (unsigned char)x;
 	}
-	write_file(tmp_path(p, "empty"), "", 0);
-	write_file(tmp_path(p, "junk"), junk, sizeof(junk));
+	tu_write_file(tmp_path(p, "empty"), "", 0);
+	tu_write_file(tmp_path(p, "junk"), junk, sizeof(junk));
 	memcpy(junk, "\177ELF\2\1\1", 7); /* an ELF header's start, then junk */
-	write_file(tmp_path(p, "elfjunk"), junk, sizeof(junk));
+	tu_write_file(tmp_path(p, "elfjunk"), junk, sizeof(junk));
 	make_dirs(tmp_path(p, "a-directory"));
 	cr_assert_eq(mkfifo(tmp_path(p, "fifo"), 0600), 0);
 
@@ -808,10 +792,10 @@ Test(symbolize, garbage_files_never_crash)
 	const size_t cuts[] = { 4, 52, 63, 64, 65, 200, 1000, 4096, size / 3, size / 2,
 				size - 4096, size - 100, size - 1 };
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
-		write_file(tmp_path(p, "cut%zu", i), whole, cuts[i]);
+		tu_write_file(tmp_path(p, "cut%zu", i), whole, cuts[i]);
 	/* and with its section header table pointing past the end */
 	memset(whole + 0x28, 0xff, 8);
-	write_file(tmp_path(p, "badshoff"), whole, size);
+	tu_write_file(tmp_path(p, "badshoff"), whole, size);
 
 	const char *names[] = { "empty", "junk", "elfjunk", "a-directory", "fifo",
 				"badshoff", "cut0", "cut1", "cut2", "cut3", "cut4", "cut5",
