@@ -44,22 +44,6 @@ void mt_stack_init(const struct mt_conf *conf)
 		mt_unwind_init();
 }
 
-void mt_stack_thread_init(struct mt_tls *t)
-{
-	pthread_attr_t a;
-	void *lo;
-	size_t size;
-
-	t->stack_lo = t->stack_hi = 0;
-	if (how != MT_UNWIND_FP || pthread_getattr_np(pthread_self(), &a))
-		return;
-	if (!pthread_attr_getstack(&a, &lo, &size)) {
-		t->stack_lo = (uintptr_t)lo;
-		t->stack_hi = (uintptr_t)lo + size;
-	}
-	pthread_attr_destroy(&a);
-}
-
 /* The main thread's stack pointer at process entry (ld.so). */
 extern void *__libc_stack_end;
 
@@ -83,13 +67,16 @@ static uintptr_t stack_end(uintptr_t sp)
 	return end - sp <= STACK_SPAN_MAX ? end : 0;
 }
 
-static unsigned walk_fp(struct mt_tls *t, uintptr_t *pcs, unsigned max)
+/* Walks frame pointers from our own frame up to `end`, the end of the
+ * stack we run on (stack_end). */
+static unsigned walk_fp(uintptr_t end, uintptr_t *pcs, unsigned max)
 {
 	uintptr_t *fp = __builtin_frame_address(0);
+	uintptr_t lo = (uintptr_t)fp;
 	unsigned n = 0;
 
-	while (n < max && (uintptr_t)fp >= t->stack_lo &&
-	       (uintptr_t)fp + 16 <= t->stack_hi && !((uintptr_t)fp & 7)) {
+	while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= end &&
+	       !((uintptr_t)fp & 7)) {
 		uintptr_t ret = fp[1], *next = (uintptr_t *)fp[0];
 		if (!ret)
 			break;
@@ -119,8 +106,10 @@ unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max)
 		if (r >= 0)
 			return (unsigned)r;
 	}
-	if (how == MT_UNWIND_FP && t->stack_hi) {
-		n = walk_fp(t, raw, want);
+	uintptr_t end = how == MT_UNWIND_FP
+		? stack_end((uintptr_t)__builtin_frame_address(0)) : 0;
+	if (end) {
+		n = walk_fp(end, raw, want);
 	} else {
 		int r = unw_backtrace((void **)raw, (int)want);
 		n = r > 0 ? (unsigned)r : 0;

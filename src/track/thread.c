@@ -354,7 +354,6 @@ static void thread_setup(struct mt_tls *t)
 	t->tid = (uint32_t)gettid();
 	t->sampling = tracking && !exiting;
 	mt_sample_thread_init(t);
-	mt_stack_thread_init(t);
 	if (have_key)
 		pthread_setspecific(key, t); /* may calloc: guard is set */
 	reg_insert(t);

@@ -66,7 +66,6 @@ struct mt_tls {
 	uint32_t *class_pending; /* sampled allocations per class not yet in
 				  * the process counts (object.c), or NULL */
 	uint32_t class_pending_n; /* allocations counted there (count) */
-	uintptr_t stack_lo, stack_hi; /* this thread's stack, for unwind:fp */
 	struct mt_shard_writer w;     /* this thread's shard */
 };
 
@@ -125,8 +124,6 @@ double mt_sample_uniform(struct mt_tls *t);
 /* Notes the library's own text range, so captured stacks start at the
  * caller of the allocation function. */
 void mt_stack_init(const struct mt_conf *conf);
-/* Notes the calling thread's stack bounds (for the frame-pointer walk). */
-void mt_stack_thread_init(struct mt_tls *t);
 /* Captures up to `max` return addresses of the caller, innermost first;
  * returns how many. */
 unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max);

@@ -422,10 +422,12 @@ Test(track, sampled_blocks_of_every_size_and_alignment_keep_their_bytes, .timeou
 /* trace sites calls site A ten times for each call of site B: every
  * record of a site names that site's stack (the writer compares a stack
  * with the last one before hashing it), and the two stacks differ. */
-Test(track, repeated_and_alternating_sites_keep_their_own_stacks, .timeout = 60)
+/* Two sites allocating in turn (tests/track/trace.c "sites"), walked with
+ * `opts`: each keeps one stack of its own, with its own innermost frame. */
+static void check_sites(const char *opts)
 {
 	char *dir = tu_tmpdir();
-	struct tu_proc p = run_trace(dir, "sample:all", "sites", "2000");
+	struct tu_proc p = run_trace(dir, opts, "sites", "2000");
 	struct run run;
 	uint64_t stack[2] = { UINT64_MAX, UINT64_MAX }, pc0[2] = { 0, 0 };
 	size_t n[2] = { 0, 0 };
@@ -455,6 +457,18 @@ Test(track, repeated_and_alternating_sites_keep_their_own_stacks, .timeout = 60)
 	tu_proc_free(&p);
 	tu_rmtree(dir);
 	free(dir);
+}
+
+Test(track, repeated_and_alternating_sites_keep_their_own_stacks, .timeout = 60)
+{
+	check_sites("sample:all");
+}
+
+/* The frame-pointer walk (trace is built with frame pointers), bounded by
+ * the end of the thread's stack found without allocating. */
+Test(track, frame_pointer_walks_keep_each_site_its_own_stack, .timeout = 60)
+{
+	check_sites("sample:all,unwind:fp");
 }
 
 /* |N^ - N| <= 4 sigma for the allocations of one size (doc/sampling.md). */
