@@ -129,8 +129,6 @@ static bool cache_push(struct mt_tls *t, void *b, size_t cls)
 	return true;
 }
 
-static int tcache_of(struct mt_tls *t);
-
 /* Gives every cached block back to jemalloc (which now counts the frees)
  * and the cache itself: at thread exit, before the tcache goes. */
 static void cache_drain(struct mt_tls *t)
@@ -145,7 +143,10 @@ static void cache_drain(struct mt_tls *t)
 			next = *(void **)b;
 			size_t cls = ((size_t *)b)[1];
 			t->cache_free_bytes -= cls;
-			mt_backend_tracked_free(b, cls, 16, tcache_of(t));
+			/* the thread's tcache if it has one: none is made
+			 * at exit only to be destroyed */
+			mt_backend_tracked_free(b, cls, 16,
+						t->tcache > 0 ? t->tcache - 1 : -1);
 		}
 	}
 	mtje_free(c);
