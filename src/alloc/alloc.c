@@ -59,7 +59,8 @@ static inline bool special(const void *p)
  * not sampled (or the tracked arena cannot serve it): the caller then
  * allocates normally.  Allocations made while mtalloc itself runs (guard
  * set) are never sampled. */
-static void *sample(struct mt_tls *t, size_t n, size_t align, bool zero)
+static void *sample(struct mt_tls *t, size_t n, size_t align, bool zero,
+		    const void *frame)
 {
 	bool omit;
 
@@ -78,13 +79,13 @@ static void *sample(struct mt_tls *t, size_t n, size_t align, bool zero)
 	if (weight <= 0)
 		return NULL;
 	return mt_track_alloc(t, n, align < MIN_ALIGN ? MIN_ALIGN : align, zero,
-			      weight, omit);
+			      weight, omit, frame);
 }
 
 static MT_COLD void *malloc_slow(size_t n)
 {
 	struct mt_tls *t = &mt_tls;
-	void *p = sample(t, n, MIN_ALIGN, false);
+	void *p = sample(t, n, MIN_ALIGN, false, __builtin_frame_address(0));
 
 	if (!p)
 		p = mtje_malloc(n);
@@ -95,7 +96,7 @@ static MT_COLD void *malloc_slow(size_t n)
 static MT_COLD void *calloc_slow(size_t n)
 {
 	struct mt_tls *t = &mt_tls;
-	void *p = sample(t, n, MIN_ALIGN, true);
+	void *p = sample(t, n, MIN_ALIGN, true, __builtin_frame_address(0));
 
 	if (!p)
 		p = mtje_calloc(1, n);
@@ -149,7 +150,7 @@ static void *alloc_aligned(size_t align, size_t n)
 	if (align & (align - 1))
 		align = (size_t)1 << (64 - __builtin_clzl(align));
 	if (MT_UNLIKELY(countdown(n))) {
-		p = sample(&mt_tls, n, align, false);
+		p = sample(&mt_tls, n, align, false, __builtin_frame_address(0));
 		if (!p)
 			p = mtje_mallocx(n ? n : 1, MT_MALLOCX_LG_ALIGN(lg_of(align)));
 		mt_thread_count_alloc(&mt_tls, p);
@@ -169,7 +170,7 @@ static MT_COLD void *realloc_slow(void *p, size_t n, bool due)
 {
 	struct mt_tls *t = &mt_tls;
 	bool tracked = mt_backend_tracked(p);
-	void *q = due ? sample(t, n, MIN_ALIGN, false) : NULL;
+	void *q = due ? sample(t, n, MIN_ALIGN, false, __builtin_frame_address(0)) : NULL;
 
 	if (!q && !tracked) {
 		/* not sampled after all: a plain realloc */

@@ -262,7 +262,7 @@ uint64_t mt_track_live_estimate(struct mt_tls *self)
 }
 
 void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
-		     double weight, bool omit_weight)
+		     double weight, bool omit_weight, const void *frame)
 {
 	uintptr_t pcs[MT_STACK_MAX];
 	size_t room = room_for(align);
@@ -295,7 +295,8 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 	live_change(t, o->wbytes, true);
 	count_class(t, n);
 
-	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth);
+	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth,
+					  frame);
 	if (mt_shard_lock(&t->w, 0)) {
 		if (!t->w.buf) /* a new shard: its header names the thread */
 			pthread_getname_np(pthread_self(), t->w.thread_name,

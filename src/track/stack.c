@@ -88,7 +88,31 @@ static unsigned walk_fp(uintptr_t end, uintptr_t *pcs, unsigned max)
 	return n;
 }
 
-unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max)
+/* Finds our caller's frame for req by frame pointers, from fp, a frame of
+ * libmtalloc on the way from mt_stack_capture to it: all of libmtalloc is built with them but its
+ * entry points' fast paths, which have no frame and leave by a jump (so
+ * the last frame of ours saved our caller's rbp).  Leaves req alone when
+ * the chain looks wrong (the walk then steps through our frames). */
+static void find_start(struct mt_unwind_req *req, const uintptr_t *fp)
+{
+	for (unsigned i = 0; i < SKIP_MAX; i++) {
+		if (((uintptr_t)fp & 7) || (uintptr_t)fp + 16 > req->stack_end)
+			return;
+		uintptr_t ra = fp[1], next = fp[0];
+		if (ra - self_lo >= self_hi - self_lo) {
+			req->start_ra = ra;
+			req->start_rsp = (uintptr_t)(fp + 2);
+			req->start_rbp = next;
+			return;
+		}
+		if (next <= (uintptr_t)fp)
+			return;
+		fp = (const uintptr_t *)next;
+	}
+}
+
+unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max,
+			  const void *frame)
 {
 	uintptr_t raw[256 + SKIP_MAX];
 	unsigned want = max + SKIP_MAX, n, skip = 0;
@@ -102,7 +126,11 @@ unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max)
 			.self_lo = self_lo, .self_hi = self_hi,
 			.stack_end = stack_end(sp),
 		};
-		int r = mt_unwind_walk(&req);
+		find_start(&req, frame && (uintptr_t)frame > sp
+					? frame : (const uintptr_t *)sp);
+		int r = req.start_rsp ? mt_unwind_again(&req) : -1;
+		if (r < 0)
+			r = mt_unwind_walk(&req);
 		if (r >= 0)
 			return (unsigned)r;
 	}

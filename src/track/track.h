@@ -125,16 +125,20 @@ double mt_sample_uniform(struct mt_tls *t);
  * caller of the allocation function. */
 void mt_stack_init(const struct mt_conf *conf);
 /* Captures up to `max` return addresses of the caller, innermost first;
- * returns how many. */
-unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max);
+ * returns how many.  frame: the frame address of a function of libmtalloc
+ * that the capture runs under, nearer to its caller (or NULL), where the
+ * search for the caller's frame begins. */
+unsigned mt_stack_capture(struct mt_tls *t, uintptr_t *pcs, unsigned max,
+			  const void *frame);
 
 /* ---- object.c ---- */
 
 /* Allocates n bytes (aligned to align, a power of two >= 16; zeroed if
  * asked) as a sampled object of weight `weight` and records it.  NULL when
- * the tracked arena cannot serve it: the caller then allocates normally. */
+ * the tracked arena cannot serve it: the caller then allocates normally.
+ * frame: as for mt_stack_capture. */
 void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
-		     double weight, bool omit_weight);
+		     double weight, bool omit_weight, const void *frame);
 /* Records and frees a sampled object (p is in the tracked range). */
 void mt_track_free(struct mt_tls *t, void *p);
 /* Usable size of a sampled object. */

@@ -69,6 +69,12 @@ struct mt_unwind_req {
 	uintptr_t self_lo, self_hi;   /* leading frames returning here: skipped */
 	uintptr_t stack_end;          /* the stack is mapped from here down to
 				       * the caller's frame (0: unknown) */
+	/* The first frame outside libmtalloc, when the caller found it
+	 * (start_rsp != 0): its return address, and the rsp and rbp it has
+	 * there.  The walk then begins at it, and keeps at most max frames
+	 * (raw_max, larger than max by more than the frames left behind,
+	 * never binds then). */
+	uintptr_t start_ra, start_rsp, start_rbp;
 };
 
 /* The caller's stack as stack.c makes it from unw_backtrace(raw, raw_max)
@@ -80,5 +86,11 @@ struct mt_unwind_req {
  * loader's lock for return addresses met for the first time and, once a
  * walk, for objects loaded after start-up. */
 int mt_unwind_walk(const struct mt_unwind_req *req);
+
+/* mt_unwind_walk's answer when req has a start frame and the stack from
+ * there is that of the thread's last walk, which it then proves word by
+ * word; -1 when it is not (or cannot tell), and mt_unwind_walk decides.
+ * Never allocates, takes no lock. */
+int mt_unwind_again(const struct mt_unwind_req *req);
 
 #endif

@@ -70,7 +70,7 @@ static void release(struct mt_tls *t, void *p)
 
 static void *alloc(struct mt_tls *t, size_t n)
 {
-	void *p = mt_track_alloc(t, n, 16, false, 1.0, true);
+	void *p = mt_track_alloc(t, n, 16, false, 1.0, true, NULL);
 
 	if (!p) {
 		fprintf(stderr, "tsan_track: the tracked arena refused %zu bytes\n", n);

@@ -22,6 +22,11 @@
  *   undef         probes under a frame whose CFI leaves rbp undefined
  *   sigmark       probes through a frame marked as a signal frame
  *                 (.cfi_signal_frame) but otherwise ordinary
+ *   alike         probes from two callers with frames alike, in turns
+ *                 and twice in a row: the probe's own frame (return
+ *                 address, stack and frame pointer) is the same from
+ *                 both, the frames beyond it differ; prints "alike N",
+ *                 how many probes ran in the first one's frame
  *
  * For each probe it prints
  *   probe SIZE N PC0 PC1 ... PC(N-1)
@@ -51,6 +56,7 @@ static int (*real_backtrace)(void **, int);
 static unsigned long fallbacks;
 static int slow_reference; /* reload mode: unw_step, no caches */
 static size_t next_size = 1000003;
+static uintptr_t probe_at; /* a local of the last probe (its address) */
 
 /* libmtalloc's calls to libunwind land here (the program exports it with
  * --export-dynamic-symbol): counted, then passed on. */
@@ -85,6 +91,7 @@ __attribute__((noinline, visibility("default"))) void probe(void)
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	void *buf[MAXF];
 	int n = slow_reference ? reference_slow(buf, MAXF) : real_backtrace(buf, MAXF);
+	probe_at = (uintptr_t)buf;
 	char line[MAXF * 20 + 64];
 	size_t len = 0;
 
@@ -373,6 +380,37 @@ static int mode_through(void (*call)(int, void (*)(int)))
 	return 0;
 }
 
+/* Two callers alike but for what follows the call (so that they are not
+ * merged into one). */
+__attribute__((noinline)) static void via_a(void)
+{
+	probe();
+	__asm__ volatile("" : : : "memory");
+}
+
+__attribute__((noinline)) static void via_b(void)
+{
+	probe();
+	__asm__ volatile("nop" : : : "memory");
+}
+
+static int mode_alike(void)
+{
+	const char *order = "aabbababbbaa";
+	uintptr_t first = 0;
+	unsigned alike = 0;
+
+	for (const char *c = order; *c; c++) {
+		(*c == 'a' ? via_a : via_b)();
+		if (!first)
+			first = probe_at;
+		else if (probe_at == first)
+			alike++;
+	}
+	printf("alike %u\n", alike);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int r = 2;
@@ -401,6 +439,8 @@ int main(int argc, char **argv)
 		r = mode_through(undef_call);
 	else if (!strcmp(argv[1], "sigmark"))
 		r = mode_through(sigmark_call);
+	else if (!strcmp(argv[1], "alike"))
+		r = mode_alike();
 	printf("fallbacks %lu\n", __atomic_load_n(&fallbacks, __ATOMIC_RELAXED));
 	return r;
 }

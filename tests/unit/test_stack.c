@@ -109,6 +109,7 @@ struct outcome {
 	unsigned long fallbacks; /* stacks libmtalloc left to libunwind */
 	unsigned long bases[2];  /* reload mode: A's and B's load address */
 	unsigned max_depth;   /* frames of the deepest probe */
+	unsigned alike;       /* alike mode: probes in the first one's frame */
 };
 
 /* Runs stackprog MODE [a] [b] under sample:all,stack_depth:DEPTH and
@@ -137,6 +138,7 @@ static struct outcome run_depth(const char *mode, const char *a, const char *b,
 		if (next)
 			*next++ = '\0';
 		if (sscanf(line, "fallbacks %lu", &o.fallbacks) == 1 ||
+		    sscanf(line, "alike %u", &o.alike) == 1 ||
 		    sscanf(line, "bases %lx %lx", &o.bases[0], &o.bases[1]) == 2)
 			continue;
 		unsigned long size;
@@ -228,6 +230,17 @@ Test(stack, stacks_joining_the_last_walk_equal_libunwind, .timeout = 60)
 	cr_expect_eq(o.probes, 36);
 	cr_expect_eq(o.max_depth, 12);
 	cr_expect_eq(o.fallbacks, 0, "%lu stacks left to libunwind", o.fallbacks);
+}
+
+/* A walk whose first frame (return address, stack and frame pointers) is
+ * that of the last walk is proven along it: from two callers alike, the
+ * frames beyond differ and must be seen to. */
+Test(stack, a_first_frame_met_again_under_other_callers_equals_libunwind,
+     .timeout = 60)
+{
+	struct outcome o = expect_mode("alike", NULL, NULL, 12, 0);
+
+	cr_expect_eq(o.alike, 11, "only %u probes in the first one's frame", o.alike);
 }
 
 Test(stack, stacks_through_a_dlopened_library_equal_libunwind, .timeout = 60)
