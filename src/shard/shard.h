@@ -37,7 +37,11 @@ struct mt_intern;
 
 /* One shard being written; lives in struct mt_tls (zeroed = idle). */
 struct mt_shard_writer {
-	int busy;                /* 1 while someone appends or flushes (atomic) */
+	int busy;                /* 1 while the owner appends or flushes; of a
+				  * shared writer, while anyone does (atomic) */
+	int foreign;             /* 1 while another thread holds the writer
+				  * (atomic; mt_shard_lock) */
+	bool shared;             /* no owner: the process collector */
 	bool failed;             /* a write failed: records are now dropped */
 	bool created;            /* the file exists (header and chunk 0 written) */
 	uint32_t tid;            /* kernel thread id; 0 = process collector */
@@ -65,29 +69,98 @@ struct mt_shard_writer {
 	char thread_name[16];    /* last name written */
 };
 
-/* Monotonic time in ns (clock_gettime through the vDSO). */
+/* Monotonic time in ns: CLOCK_MONOTONIC, interpolated by the time-stamp
+ * counter where the kernel itself keeps time by it (its clocksource is
+ * "tsc": invariant and synchronised across CPUs).  The vDSO's
+ * clock_gettime orders its counter read with an lfence, which waits for
+ * every load before it, cache misses included: on the sampled paths that
+ * was a tenth of the time of sample:all (perf, churn).  Each thread keeps
+ * an anchor (a clock_gettime reading and the counter at the same moment),
+ * renewed every MT_TSC_SPAN ticks (about 50 ms); ticks become ns by a
+ * process-wide ratio measured from start-up (mt_tsc_mult: ns per tick in
+ * 32.32 fixed point; 0 until 20 ms have passed, or for good where the
+ * counter is not the kernel's clock, and clock_gettime is read instead).
+ * Renewals can step a thread's times back by the ratio's error over one
+ * span (well under a microsecond): records carry non-negative deltas, so
+ * such a step reads as 0.  doc/format.md, "Times". */
+struct mt_clock {
+	uint64_t tsc;  /* counter at the anchor */
+	uint64_t ns;   /* CLOCK_MONOTONIC at the anchor */
+};
+
+#define MT_TSC_SPAN ((uint64_t)1 << 27) /* ticks: 54 ms at 2.5 GHz */
+
+extern uint64_t mt_tsc_mult MT_HIDDEN;
+extern __thread struct mt_clock mt_clock_tls MT_HIDDEN
+	__attribute__((tls_model("initial-exec")));
+
+/* Reads CLOCK_MONOTONIC, renews the anchor and the ratio. */
+uint64_t mt_now_ns_slow(void);
+/* Decides whether the counter may be used (reads the clocksource). */
+void mt_clock_init(void);
+
 static inline uint64_t mt_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#if defined(__x86_64__)
+	uint64_t m = __atomic_load_n(&mt_tsc_mult, __ATOMIC_RELAXED);
+	if (MT_LIKELY(m)) {
+		uint64_t d = __builtin_ia32_rdtsc() - mt_clock_tls.tsc;
+		if (MT_LIKELY(d < MT_TSC_SPAN))
+			return mt_clock_tls.ns + ((d * m) >> 32);
+	}
+#endif
+	return mt_now_ns_slow();
 }
 
-/* Takes the writer; returns false if it stays busy for `wait_ns` (0 =
- * don't wait).  Only the exit-time flusher of other threads waits. */
-bool mt_shard_lock_wait(struct mt_shard_writer *w, uint64_t wait_ns);
-static inline bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns)
+/* Who may write a writer.  Its owner thread appends a record at every
+ * sampled event; another thread takes it only to flush it (mtalloc_flush,
+ * process exit), and anyone takes the shared collector.  So the owner's
+ * side is made cheap and the other side pays (an asymmetric Dekker lock,
+ * doc/design.md "Writers"): the owner marks itself busy with a plain
+ * store and then reads `foreign`; another thread sets `foreign`, has
+ * membarrier(2) run a full barrier on every thread of the process, then
+ * waits for `busy` to clear.  Either the owner's store was seen, or the
+ * owner, past the barrier, sees `foreign` and backs off.  Where the
+ * process cannot register for membarrier's private expedited command (old
+ * kernels, seccomp, valgrind, TSan builds), every side takes `busy` by an
+ * atomic exchange instead.  mt_shard_sync_init decides, once, before any
+ * writer is used. */
+extern bool mt_shard_asym MT_HIDDEN;
+void mt_shard_sync_init(void);
+/* In a fork child (one thread): registers afresh or turns the asymmetric
+ * lock off. */
+void mt_shard_sync_fork_child(void);
+
+/* Takes the writer from any thread; returns false if it stays held for
+ * `wait_ns` (0 = don't wait).  Release with mt_shard_unlock. */
+bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns);
+void mt_shard_unlock(struct mt_shard_writer *w);
+
+/* Takes the calling thread's own writer: no locked instruction with the
+ * asymmetric lock.  False when another thread holds it (or the owner
+ * itself, interrupted by a signal).  Release with mt_shard_unlock_own. */
+static inline bool mt_shard_lock_own(struct mt_shard_writer *w)
 {
-	if (MT_LIKELY(!__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQUIRE)))
+	if (MT_UNLIKELY(!mt_shard_asym))
+		return !__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&w->busy, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&w->busy, 1, __ATOMIC_RELAXED);
+	/* Program order only: the other side's membarrier orders the rest. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (MT_LIKELY(!__atomic_load_n(&w->foreign, __ATOMIC_ACQUIRE)))
 		return true;
-	return mt_shard_lock_wait(w, wait_ns);
+	__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+	return false;
 }
 
-static inline void mt_shard_unlock(struct mt_shard_writer *w)
+static inline void mt_shard_unlock_own(struct mt_shard_writer *w)
 {
 	__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
 }
+
+/* mt_shard_lock_own, waiting up to wait_ns while another thread holds it. */
+bool mt_shard_lock_own_wait(struct mt_shard_writer *w, uint64_t wait_ns);
 
 /* Gets the writer ready for records (allocates its buffer on first use);
  * false when the writer failed or memory is short (the record is then

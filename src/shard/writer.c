@@ -15,9 +15,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,20 +42,167 @@ struct mt_intern {
 	} slot[];
 };
 
-bool mt_shard_lock_wait(struct mt_shard_writer *w, uint64_t wait_ns)
+/* ---- time (shard.h) ---- */
+
+uint64_t mt_tsc_mult;
+__thread struct mt_clock mt_clock_tls;
+static bool tsc_ok;              /* the counter is the kernel's clock */
+static struct mt_clock tsc_base; /* the first anchor: the ratio's start */
+
+#define TSC_CALIBRATE_NS (20u * 1000 * 1000) /* shortest baseline of the ratio */
+
+static uint64_t tsc_now(void)
+{
+#if defined(__x86_64__)
+	return __builtin_ia32_rdtsc();
+#else
+	return 0;
+#endif
+}
+
+void mt_clock_init(void)
+{
+	char buf[16] = "";
+	int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		      O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+#if defined(__x86_64__)
+	if (strcmp(buf, "tsc\n"))
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	tsc_base.tsc = tsc_now();
+	tsc_base.ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	tsc_ok = true;
+#endif
+}
+
+uint64_t mt_now_ns_slow(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!tsc_ok)
+		return ns;
+	uint64_t tsc = tsc_now();
+	mt_clock_tls.tsc = tsc;
+	mt_clock_tls.ns = ns;
+	/* The ratio, from the longest baseline there is (the anchor taken
+	 * at start-up): its error shrinks as the process runs.  Racing
+	 * threads store ratios alike. */
+	if (ns - tsc_base.ns >= TSC_CALIBRATE_NS && tsc > tsc_base.tsc) {
+		unsigned __int128 m = ((unsigned __int128)(ns - tsc_base.ns) << 32) /
+				      (tsc - tsc_base.tsc);
+		/* Under 16 ns a tick (a counter of 62.5 MHz or more), so
+		 * that MT_TSC_SPAN ticks times the ratio stays below 2^63. */
+		if (m && m < ((unsigned __int128)1 << 36))
+			__atomic_store_n(&mt_tsc_mult, (uint64_t)m, __ATOMIC_RELAXED);
+	}
+	return ns;
+}
+
+/* ---- who holds a writer (shard.h) ---- */
+
+bool mt_shard_asym;
+
+static int membarrier(int cmd)
+{
+#ifdef SYS_membarrier
+	return (int)syscall(SYS_membarrier, cmd, 0, 0);
+#else
+	(void)cmd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static bool asym_register(void)
+{
+#if defined(__SANITIZE_THREAD__) || !defined(SYS_membarrier)
+	return false; /* TSan cannot see the barrier: it would see races */
+#else
+	int cmds = membarrier(MEMBARRIER_CMD_QUERY);
+
+	return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	       membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+#endif
+}
+
+void mt_shard_sync_init(void)
+{
+	mt_shard_asym = asym_register();
+}
+
+void mt_shard_sync_fork_child(void)
+{
+	if (mt_shard_asym)
+		mt_shard_asym = asym_register();
+}
+
+/* One more turn of a wait of at most wait_ns from *start (0: not
+ * started): yields and returns true, or false at the deadline. */
+static bool wait_more(uint64_t *start, uint64_t wait_ns)
+{
+	if (!wait_ns)
+		return false;
+	uint64_t now = mt_now_ns();
+	if (!*start)
+		*start = now;
+	else if (now - *start > wait_ns)
+		return false;
+	sched_yield();
+	return true;
+}
+
+bool mt_shard_lock(struct mt_shard_writer *w, uint64_t wait_ns)
 {
 	uint64_t start = 0;
 
-	while (__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQUIRE)) {
-		if (!wait_ns)
-			return false;
-		uint64_t now = mt_now_ns();
-		if (!start)
-			start = now;
-		else if (now - start > wait_ns)
-			return false;
-		sched_yield();
+	if (!mt_shard_asym || w->shared) {
+		while (__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQUIRE))
+			if (!wait_more(&start, wait_ns))
+				return false;
+		return true;
 	}
+	while (__atomic_exchange_n(&w->foreign, 1, __ATOMIC_ACQUIRE))
+		if (!wait_more(&start, wait_ns))
+			return false;
+	/* Every thread of the process passes a full barrier: an owner that
+	 * marked itself busy before it is seen busy now, one that marks
+	 * itself later sees `foreign`. */
+	if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
+		for (;;) {
+			if (!__atomic_load_n(&w->busy, __ATOMIC_ACQUIRE))
+				return true;
+			if (!wait_more(&start, wait_ns))
+				break;
+		}
+	}
+	__atomic_store_n(&w->foreign, 0, __ATOMIC_RELEASE);
+	return false;
+}
+
+void mt_shard_unlock(struct mt_shard_writer *w)
+{
+	if (!mt_shard_asym || w->shared)
+		__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&w->foreign, 0, __ATOMIC_RELEASE);
+}
+
+bool mt_shard_lock_own_wait(struct mt_shard_writer *w, uint64_t wait_ns)
+{
+	uint64_t start = 0;
+
+	while (!mt_shard_lock_own(w))
+		if (!wait_more(&start, wait_ns))
+			return false;
 	return true;
 }
 

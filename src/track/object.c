@@ -297,7 +297,7 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 
 	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth,
 					  frame);
-	if (mt_shard_lock(&t->w, 0)) {
+	if (mt_shard_lock_own(&t->w)) {
 		if (!t->w.buf) /* a new shard: its header names the thread */
 			pthread_getname_np(pthread_self(), t->w.thread_name,
 					   sizeof(t->w.thread_name));
@@ -311,7 +311,7 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 		} else {
 			mt_shard_drop(&t->w, 24);
 		}
-		mt_shard_unlock(&t->w);
+		mt_shard_unlock_own(&t->w);
 	}
 	if (t->w.failed)
 		mt_sample_stop(t);
@@ -335,7 +335,7 @@ void mt_track_free(struct mt_tls *t, void *p)
 	record = t->state == MT_THREAD_READY && !t->w.failed;
 	if (record)
 		now = mt_now_ns();
-	record = record && mt_shard_lock(&t->w, 0);
+	record = record && mt_shard_lock_own(&t->w);
 	if (record)
 		seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
 	MT_ASSERT(o->magic == OBJ_MAGIC);
@@ -347,7 +347,7 @@ void mt_track_free(struct mt_tls *t, void *p)
 			mt_shard_put_free(&t->w, seq, now, (uintptr_t)p, o->seq);
 		else
 			mt_shard_drop(&t->w, 16);
-		mt_shard_unlock(&t->w);
+		mt_shard_unlock_own(&t->w);
 	}
 	o->magic = 0;
 	if (align <= 16 && total <= BC_MAX_CLASS &&

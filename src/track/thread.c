@@ -197,6 +197,11 @@ static void process_init(void)
 		}
 	}
 	fill_process();
+	collector.shared = true;
+	if (tracking) {
+		mt_shard_sync_init();
+		mt_clock_init();
+	}
 	mt_shard_proc.addr_base = mt_backend_tracked_base();
 	mt_sample_init(&conf);
 	mt_stack_init(&conf);
@@ -507,14 +512,14 @@ static void thread_exit(void *arg)
 	struct mt_tls *t = arg;
 
 	t->guard++;
-	if (tracking && mt_shard_lock(&t->w, EXIT_FLUSH_WAIT_NS)) {
+	if (tracking && mt_shard_lock_own_wait(&t->w, EXIT_FLUSH_WAIT_NS)) {
 		if (t->w.buf) {
 			close_shard(t, "exit");
 			mt_shard_release(&t->w, false);
 		} else if (!t->w.failed) {
 			collect_totals(t);
 		}
-		mt_shard_unlock(&t->w);
+		mt_shard_unlock_own(&t->w);
 	}
 	mt_track_thread_exit(t);
 	pthread_mutex_lock(&reg_lock);
@@ -546,12 +551,13 @@ static int flush_all(bool at_exit)
 	if (!tracking || once == PTHREAD_ONCE_INIT)
 		return 0;
 	self->guard++;
-	if (self->state == MT_THREAD_READY && mt_shard_lock(&self->w, EXIT_FLUSH_WAIT_NS)) {
+	if (self->state == MT_THREAD_READY &&
+	    mt_shard_lock_own_wait(&self->w, EXIT_FLUSH_WAIT_NS)) {
 		if (!self->w.failed && mt_shard_ready(&self->w, self->tid)) {
 			put_timeline(&self->w);
 			put_classes(&self->w);
 		}
-		mt_shard_unlock(&self->w);
+		mt_shard_unlock_own(&self->w);
 	}
 	pthread_mutex_lock(&reg_lock);
 	retire_dead();
@@ -623,12 +629,12 @@ void mt_thread_mark(const char *label)
 	if (!tracking || t->state != MT_THREAD_READY || !label)
 		return;
 	t->guard++;
-	if (mt_shard_lock(&t->w, 0)) {
+	if (mt_shard_lock_own(&t->w)) {
 		if (mt_shard_ready(&t->w, t->tid)) {
 			mt_shard_put_mark(&t->w, label);
 			put_timeline(&t->w);
 		}
-		mt_shard_unlock(&t->w);
+		mt_shard_unlock_own(&t->w);
 	}
 	t->guard--;
 }
@@ -672,11 +678,11 @@ static void fork_prepare(void)
 	struct mt_tls *t = &mt_tls;
 
 	/* The parent's pending records go out now: the child forgets them. */
-	if (tracking && t->state == MT_THREAD_READY && mt_shard_lock(&t->w, 0)) {
+	if (tracking && t->state == MT_THREAD_READY && mt_shard_lock_own(&t->w)) {
 		t->guard++;
 		mt_shard_flush(&t->w);
 		t->guard--;
-		mt_shard_unlock(&t->w);
+		mt_shard_unlock_own(&t->w);
 	}
 	pthread_mutex_lock(&reg_lock);
 	mt_backend_fork_prepare();
@@ -693,6 +699,7 @@ static void fork_child(void)
 	struct mt_tls *self = &mt_tls;
 
 	pthread_mutex_init(&reg_lock, NULL);
+	mt_shard_sync_fork_child();
 	mt_modules_fork_child();
 	mt_backend_tracked_fork_child();
 	mt_backend_fork_child(self->state == MT_THREAD_READY ? self->slot : -1);
@@ -706,14 +713,14 @@ static void fork_child(void)
 			add_counts(&exited, t);
 			mt_track_fold(t, true);
 			reg_unlink(r);
-			t->w.busy = 0;
+			t->w.busy = t->w.foreign = 0;
 			mt_shard_release(&t->w, true);
 		}
 	}
 	collector.busy = 0;
 	mt_shard_release(&collector, true);
 	/* The child writes shards of its own, with its own pid. */
-	self->w.busy = 0;
+	self->w.busy = self->w.foreign = 0;
 	mt_shard_release(&self->w, true);
 	self->tid = (uint32_t)gettid();
 	mt_shard_proc.pid = (uint32_t)getpid();

@@ -22,7 +22,10 @@
  *             size with a byte of its own; frees every other one,
  *             allocates the same again, checks every live block's bytes
  *             and frees them all.  Prints "usable SIZE USABLE" for each
- *             allocation, then "intact N" or "corrupt SIZE". */
+ *             allocation, then "intact N" or "corrupt SIZE".
+ *   clock     one block a millisecond for 400 ms, of sizes from 300001
+ *             up, each between two readings of CLOCK_MONOTONIC: prints
+ *             "clock SIZE BEFORE AFTER" (ns). */
 #include "config.h"
 
 #include <dlfcn.h>
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,6 +313,37 @@ static int mode_sizes(void)
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* clock: blocks of sizes of their own, each allocated between two
+ * readings of CLOCK_MONOTONIC, one a millisecond for 400 ms (past the
+ * calibration of libmtalloc's clock and across renewals of its anchors);
+ * prints "clock SIZE BEFORE AFTER" (ns) for each. */
+static int mode_clock(void)
+{
+	uint64_t end = mono_ns() + 400000000u;
+
+	for (size_t size = 300001; mono_ns() < end; size++) {
+		uint64_t before = mono_ns();
+		void *p = malloc(size);
+		uint64_t after = mono_ns();
+		if (!p)
+			return 1;
+		printf("clock %zu %llu %llu\n", size, (unsigned long long)before,
+		       (unsigned long long)after);
+		free(p);
+		while (mono_ns() < after + 1000000u)
+			; /* spreads the blocks over time */
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* No stdio buffer from malloc: only the workload allocates. */
@@ -329,5 +364,7 @@ int main(int argc, char **argv)
 		return mode_loop();
 	if (!strcmp(argv[1], "sizes"))
 		return mode_sizes();
+	if (!strcmp(argv[1], "clock"))
+		return mode_clock();
 	return 2;
 }

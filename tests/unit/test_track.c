@@ -24,6 +24,7 @@ struct alloc {
 	double weight; /* 1/p */
 	uint64_t pc0;  /* innermost frame, 0 if unknown */
 	uint64_t slack; /* bytes: usable size - size */
+	uint64_t time_ns; /* CLOCK_MONOTONIC */
 };
 
 /* One size class's requests, as the shard's MT_REC_CLASSES says. */
@@ -39,6 +40,11 @@ struct shard {
 	size_t na;
 	uint64_t *free_seq;   /* alloc_seq of each free */
 	size_t nf;
+	struct event {        /* allocations and frees, in shard order */
+		uint64_t seq, addr;
+		uint64_t alloc_seq; /* a free's; 0 for an allocation */
+	} *ev;
+	size_t nev;
 	struct mod { char path[512]; uint64_t base, size; } *m;
 	size_t nm;
 	uint64_t timeline_ns;  /* time of the last timeline point, 0 if none */
@@ -125,7 +131,8 @@ static void read_shard(const char *path, struct shard *sh)
 		case MT_REC_ALLOC: {
 			struct alloc a = { rec->u.alloc.seq, rec->u.alloc.size,
 					   rec->u.alloc.stack_id, 0, 0,
-					   rec->u.alloc.slack };
+					   rec->u.alloc.slack,
+					   rec->u.alloc.time_ns };
 			cr_assert_eq(mt_shard_alloc_weight(mt_shard_header(r),
 							   &rec->u.alloc, &a.weight), 0);
 			for (size_t i = 0; i < nstacks; i++)
@@ -133,11 +140,16 @@ static void read_shard(const char *path, struct shard *sh)
 					a.pc0 = stacks[i].pc0;
 			sh->a = grow(sh->a, sh->na, sizeof(*sh->a));
 			sh->a[sh->na++] = a;
+			sh->ev = grow(sh->ev, sh->nev, sizeof(*sh->ev));
+			sh->ev[sh->nev++] = (struct event){ a.seq, rec->u.alloc.addr, 0 };
 			break;
 		}
 		case MT_REC_FREE:
 			sh->free_seq = grow(sh->free_seq, sh->nf, sizeof(uint64_t));
 			sh->free_seq[sh->nf++] = rec->u.free.alloc_seq;
+			sh->ev = grow(sh->ev, sh->nev, sizeof(*sh->ev));
+			sh->ev[sh->nev++] = (struct event){ rec->u.free.seq, rec->u.free.addr,
+							    rec->u.free.alloc_seq };
 			break;
 		default:
 			break;
@@ -172,6 +184,7 @@ static void unload(struct run *run)
 	for (size_t i = 0; i < run->n; i++) {
 		free(run->s[i].a);
 		free(run->s[i].free_seq);
+		free(run->s[i].ev);
 		free(run->s[i].m);
 		free(run->s[i].classes);
 	}
@@ -295,6 +308,61 @@ static void check_every_record(struct run *run, const struct truth t[4])
 	}
 }
 
+static int by_seq(const void *a, const void *b)
+{
+	const struct event *x = a, *y = b;
+
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The event numbers of one process's records (doc/format.md, section 6):
+ * unique, rising along each shard, each free's above its allocation's, and
+ * at each address, in their order, an allocation and its free and the
+ * next allocation there, never two objects live at once. */
+static void check_event_order(struct run *run)
+{
+	struct event *all = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < run->n; i++) {
+		const struct shard *sh = &run->s[i];
+		for (size_t k = 0; k < sh->nev; k++) {
+			cr_assert(k == 0 || sh->ev[k].seq > sh->ev[k - 1].seq,
+				  "shard of thread %llu: event %llu after %llu",
+				  (unsigned long long)sh->tid,
+				  (unsigned long long)sh->ev[k].seq,
+				  (unsigned long long)sh->ev[k - 1].seq);
+			cr_assert(!sh->ev[k].alloc_seq || sh->ev[k].alloc_seq < sh->ev[k].seq,
+				  "free %llu of allocation %llu",
+				  (unsigned long long)sh->ev[k].seq,
+				  (unsigned long long)sh->ev[k].alloc_seq);
+			all = grow(all, n, sizeof(*all));
+			all[n++] = sh->ev[k];
+		}
+	}
+	qsort(all, n, sizeof(*all), by_seq);
+	for (size_t k = 1; k < n; k++)
+		cr_assert_neq(all[k].seq, all[k - 1].seq, "event %llu twice",
+			      (unsigned long long)all[k].seq);
+	/* by address, then by seq: allocation, its free, allocation, ... */
+	for (size_t k = 0; k < n; k++) {
+		if (all[k].alloc_seq)
+			continue;
+		uint64_t live = all[k].seq;
+		for (size_t j = k + 1; j < n && live; j++) {
+			if (all[j].addr != all[k].addr)
+				continue;
+			cr_assert_eq(all[j].alloc_seq, live,
+				     "at %llx: event %llu while %llu is live",
+				     (unsigned long long)all[k].addr,
+				     (unsigned long long)all[j].seq,
+				     (unsigned long long)live);
+			live = 0;
+		}
+	}
+	free(all);
+}
+
 /* The figures written at process exit, once every worker has exited,
  * against the records (sample:all, so every weight is 1): the live
  * estimate of the last timeline point is the bytes of the allocations no
@@ -347,6 +415,7 @@ Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
 	parse_truth(p.out, t);
 	load(dir, &run);
 	check_every_record(&run, t);
+	check_event_order(&run);
 	/* each worker ended its shard at its own exit */
 	for (int i = 0; i < 4; i++) {
 		char name[16];
@@ -354,6 +423,41 @@ Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
 		cr_expect_str_eq(by_name(&run, name)->end, "exit");
 	}
 	check_exit_figures(&run);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* Record times are CLOCK_MONOTONIC's, also where libmtalloc reads the
+ * time-stamp counter (shard.h, mt_now_ns): each allocation's time lies
+ * between the program's readings before and after it, give or take the
+ * counter's interpolation error (under a microsecond; 20 allowed). */
+Test(track, record_times_are_those_of_clock_monotonic, .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "clock", NULL);
+	struct run run;
+	unsigned checked = 0;
+	const uint64_t slack = 20000; /* ns */
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	for (char *line = strstr(p.out, "clock "); line; line = strstr(line + 1, "clock ")) {
+		unsigned long long size, before, after;
+		cr_assert_eq(sscanf(line, "clock %llu %llu %llu", &size, &before, &after), 3);
+		const struct alloc *a = NULL;
+		for (size_t i = 0; i < run.n && !a; i++)
+			for (size_t k = 0; k < run.s[i].na && !a; k++)
+				if (run.s[i].a[k].size == size)
+					a = &run.s[i].a[k];
+		cr_assert(a, "no record of the block of %llu bytes", size);
+		cr_expect(a->time_ns + slack >= before && a->time_ns <= after + slack,
+			  "block of %llu bytes at %llu ns, allocated between %llu and %llu",
+			  size, (unsigned long long)a->time_ns, before, after);
+		checked++;
+	}
+	cr_expect_geq(checked, 100, "only %u blocks", checked);
 	unload(&run);
 	tu_proc_free(&p);
 	tu_rmtree(dir);
@@ -371,6 +475,7 @@ Test(track, a_small_buffer_spreads_records_over_many_chunks, .timeout = 60)
 	parse_truth(p.out, t);
 	load(dir, &run);
 	check_every_record(&run, t);
+	check_event_order(&run);
 	struct shard *sh = by_name(&run, "trace-0");
 	cr_expect_geq(sh->stats.chunks_read, 2, "%llu chunks",
 		      (unsigned long long)sh->stats.chunks_read);
