@@ -726,6 +726,7 @@ static void fork_child(void)
 	mt_shard_proc.pid = (uint32_t)getpid();
 	mt_shard_proc.ppid = (uint32_t)getppid();
 	mt_shard_proc.fork_seq = mt_track_seq_now();
+	self->seq_spare = 0; /* the child's own events come after fork_seq */
 	{
 		/* The child's own life starts at the fork. */
 		struct timespec real, mono;

@@ -66,6 +66,10 @@ struct mt_tls {
 	uint32_t *class_pending; /* sampled allocations per class not yet in
 				  * the process counts (object.c), or NULL */
 	uint32_t class_pending_n; /* allocations counted there (count) */
+	uint64_t seq_spare;  /* an event number taken with this thread's last
+			      * sampled allocation for its next free, while
+			      * the thread has taken no other; 0: none
+			      * (object.c) */
 	struct mt_shard_writer w;     /* this thread's shard */
 };
 

@@ -23,6 +23,10 @@
  *             allocates the same again, checks every live block's bytes
  *             and frees them all.  Prints "usable SIZE USABLE" for each
  *             allocation, then "intact N" or "corrupt SIZE".
+ *   handoff   main allocates a block, a thread allocates another and
+ *             exits, main frees the thread's block, then its own: the
+ *             free of a block allocated after the freeing thread's own
+ *             last allocation (event numbers, object.c).
  *   clock     one block a millisecond for 400 ms, of sizes from 300001
  *             up, each between two readings of CLOCK_MONOTONIC: prints
  *             "clock SIZE BEFORE AFTER" (ns). */
@@ -313,6 +317,25 @@ static int mode_sizes(void)
 	return 0;
 }
 
+static void *handoff_alloc(void *arg)
+{
+	(void)arg;
+	return malloc(1500);
+}
+
+static int mode_handoff(void)
+{
+	void *mine = malloc(1400), *theirs = NULL;
+	pthread_t t;
+
+	if (!mine || pthread_create(&t, NULL, handoff_alloc, NULL) ||
+	    pthread_join(t, &theirs) || !theirs)
+		return 1;
+	free(theirs);
+	free(mine);
+	return 0;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -364,6 +387,8 @@ int main(int argc, char **argv)
 		return mode_loop();
 	if (!strcmp(argv[1], "sizes"))
 		return mode_sizes();
+	if (!strcmp(argv[1], "handoff"))
+		return mode_handoff();
 	if (!strcmp(argv[1], "clock"))
 		return mode_clock();
 	return 2;

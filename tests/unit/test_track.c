@@ -429,6 +429,29 @@ Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
 	free(dir);
 }
 
+/* A free of an object allocated after the freeing thread's own last
+ * allocation (a thread's spare event number would be too low for it). */
+Test(track, a_free_is_numbered_after_an_allocation_made_elsewhere_later,
+     .timeout = 60)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "handoff", NULL);
+	struct run run;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	load(dir, &run);
+	check_event_order(&run);
+	unsigned traced = 0;
+	for (size_t i = 0; i < run.n; i++)
+		for (size_t k = 0; k < run.s[i].na; k++)
+			traced += run.s[i].a[k].size == 1400 || run.s[i].a[k].size == 1500;
+	cr_expect_eq(traced, 2);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* Record times are CLOCK_MONOTONIC's, also where libmtalloc reads the
  * time-stamp counter (shard.h, mt_now_ns): each allocation's time lies
  * between the program's readings before and after it, give or take the
