@@ -134,10 +134,33 @@ void mt_backend_tracked_tcache_destroy(int tcache);
 void *mt_backend_tracked_alloc(size_t size, size_t align, bool zero,
 			       int tcache, size_t *usable);
 
+/* jemalloc 5.3's size class of n bytes (n <= MT_CLASSES_CHECKED) with
+ * 16-byte quanta (the 8-byte class is gone, mt_backend_align16) and four
+ * classes per doubling: 16, 32, 48, 64, then 80, 96, 112, 128, 160, ...
+ * the same formula for small and large classes.  Checked against
+ * jemalloc at mt_backend_tracked_init (mt_backend_classes_ok). */
+#define MT_CLASSES_CHECKED ((size_t)1 << 40)
+
+static inline size_t mt_backend_class_of(size_t n)
+{
+	if (n <= 64)
+		return n <= 16 ? 16 : (n + 15) & ~(size_t)15;
+	unsigned lg = 63u - (unsigned)__builtin_clzll(n - 1); /* 2^lg < n */
+	size_t delta = (size_t)1 << (lg - 2);
+	return (n + delta - 1) & ~(delta - 1);
+}
+
+extern bool mt_backend_classes_ok MT_HIDDEN;
+size_t mt_backend_size_class_slow(size_t n);
+
 /* jemalloc's size class for a request of n bytes without alignment
- * (nallocx(n, 0), computed once the classes are checked at
- * mt_backend_tracked_init). */
-size_t mt_backend_size_class(size_t n);
+ * (nallocx(n, 0); computed once the classes are checked). */
+static inline size_t mt_backend_size_class(size_t n)
+{
+	if (MT_LIKELY(mt_backend_classes_ok && n <= MT_CLASSES_CHECKED))
+		return mt_backend_class_of(n);
+	return mt_backend_size_class_slow(n);
+}
 
 /* Frees a block returned by mt_backend_tracked_alloc(size, align, ...),
  * through the calling thread's `tcache` (or none if -1). */

@@ -30,7 +30,7 @@ static uintptr_t base, end;     /* the range we may grow into */
 static _Atomic uintptr_t next;  /* [base, next) is mapped, by us, for jemalloc */
 static int arena_flag;          /* MALLOCX_ARENA of the tracked arena */
 static int arena_index = -1;    /* its index */
-static bool classes_ok;         /* jemalloc's size classes are class_of()'s */
+bool mt_backend_classes_ok;      /* jemalloc's size classes are mt_backend_class_of()'s */
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Maps [at, at + size) read-write exactly there, or fails.  A plain hint
@@ -194,43 +194,24 @@ static int choose_range(void)
 	return 0;
 }
 
-/* jemalloc 5.3's size class of n bytes (1 <= n <= CLASSES_CHECKED) with
- * 16-byte quanta (the 8-byte class is gone, mt_backend_align16) and four
- * classes per doubling: 16, 32, 48, 64, then 80, 96, 112, 128, 160, ...
- * the same formula for small and large classes. */
-#define CLASSES_CHECKED ((size_t)1 << 40)
-
-static size_t class_of(size_t n)
-{
-	if (n <= 64)
-		return n <= 16 ? 16 : (n + 15) & ~(size_t)15;
-	unsigned lg = 63u - (unsigned)__builtin_clzll(n - 1); /* 2^lg < n */
-	size_t delta = (size_t)1 << (lg - 2);
-	return (n + delta - 1) & ~(delta - 1);
-}
-
-/* Checks class_of against jemalloc at every class boundary up to
- * CLASSES_CHECKED (about 140 nallocx calls, once). */
+/* Checks mt_backend_class_of against jemalloc at every class boundary up to
+ * MT_CLASSES_CHECKED (about 140 nallocx calls, once). */
 static bool check_classes(void)
 {
 	if (mtje_nallocx(1, 0) != 16)
 		return false;
-	for (size_t c = 16; c < CLASSES_CHECKED;) {
+	for (size_t c = 16; c < MT_CLASSES_CHECKED;) {
 		size_t up = mtje_nallocx(c + 1, 0);
-		if (class_of(c) != c || !up || class_of(c + 1) != up)
+		if (mt_backend_class_of(c) != c || !up || mt_backend_class_of(c + 1) != up)
 			return false;
 		c = up;
 	}
 	return true;
 }
 
-size_t mt_backend_size_class(size_t n)
+size_t mt_backend_size_class_slow(size_t n)
 {
-	if (!n)
-		n = 1;
-	if (MT_LIKELY(classes_ok && n <= CLASSES_CHECKED))
-		return class_of(n);
-	return mtje_nallocx(n, 0);
+	return mtje_nallocx(n ? n : 1, 0);
 }
 
 void mt_backend_tracked_fork_child(void)
@@ -259,7 +240,7 @@ int mt_backend_tracked_init(void)
 	}
 	arena_flag = MALLOCX_ARENA(arena);
 	arena_index = (int)arena;
-	classes_ok = check_classes();
+	mt_backend_classes_ok = check_classes();
 	__atomic_store_n(&mt_tracked_limit, end, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -324,8 +305,8 @@ void *mt_backend_tracked_alloc(size_t size, size_t align, bool zero, int tcache,
 	/* Without alignment, the usable size is the size class: computed,
 	 * not looked up (40 instructions a sample). */
 	if (p)
-		*usable = align <= 16 && classes_ok && size <= CLASSES_CHECKED
-				  ? class_of(size ? size : 1)
+		*usable = align <= 16 && mt_backend_classes_ok && size <= MT_CLASSES_CHECKED
+				  ? mt_backend_class_of(size ? size : 1)
 				  : mtje_malloc_usable_size(p);
 	MT_ASSERT(!p || *usable == mtje_malloc_usable_size(p));
 	return p;
