@@ -162,6 +162,20 @@ static inline void mt_shard_unlock_own(struct mt_shard_writer *w)
 /* mt_shard_lock_own, waiting up to wait_ns while another thread holds it. */
 bool mt_shard_lock_own_wait(struct mt_shard_writer *w, uint64_t wait_ns);
 
+/* Takes the calling thread's own writer to append a sampled record.  While
+ * another thread flushes it, waits for the flush to end (at most
+ * MT_SHARD_RECORD_WAIT_NS) where that can be told from the owner's own
+ * hold (the asymmetric lock: `busy` is only ever the owner's); a record
+ * that cannot be written then is counted as dropped. */
+#define MT_SHARD_RECORD_WAIT_NS (100u * 1000 * 1000)
+bool mt_shard_lock_record_slow(struct mt_shard_writer *w);
+static inline bool mt_shard_lock_record(struct mt_shard_writer *w)
+{
+	if (MT_LIKELY(mt_shard_lock_own(w)))
+		return true;
+	return mt_shard_lock_record_slow(w);
+}
+
 /* Gets the writer ready for records (allocates its buffer on first use);
  * false when the writer failed or memory is short (the record is then
  * counted as dropped by the caller with mt_shard_drop). */

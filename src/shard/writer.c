@@ -206,6 +206,22 @@ bool mt_shard_lock_own_wait(struct mt_shard_writer *w, uint64_t wait_ns)
 	return true;
 }
 
+bool mt_shard_lock_record_slow(struct mt_shard_writer *w)
+{
+	uint64_t start = 0;
+
+	/* Held by the owner itself (a signal handler sampling inside a
+	 * record), or, with the exchange, by either side: never wait. */
+	while (mt_shard_asym && !__atomic_load_n(&w->busy, __ATOMIC_RELAXED)) {
+		if (!wait_more(&start, MT_SHARD_RECORD_WAIT_NS))
+			break;
+		if (mt_shard_lock_own(w))
+			return true;
+	}
+	__atomic_add_fetch(&dropped_total, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
 /* ---- encoding ----
  *
  * Records are encoded by msgpack-c's packer.  Each record has a packer of

@@ -310,7 +310,7 @@ void *mt_track_alloc(struct mt_tls *t, size_t n, size_t align, bool zero,
 
 	unsigned depth = mt_stack_capture(t, pcs, mt_shard_proc.conf->stack_depth,
 					  frame);
-	if (mt_shard_lock_own(&t->w)) {
+	if (mt_shard_lock_record(&t->w)) {
 		if (!t->w.buf) /* a new shard: its header names the thread */
 			pthread_getname_np(pthread_self(), t->w.thread_name,
 					   sizeof(t->w.thread_name));
@@ -348,7 +348,7 @@ void mt_track_free(struct mt_tls *t, void *p)
 	record = t->state == MT_THREAD_READY && !t->w.failed;
 	if (record)
 		now = mt_now_ns();
-	record = record && mt_shard_lock_own(&t->w);
+	record = record && mt_shard_lock_record(&t->w);
 	MT_ASSERT(o->magic == OBJ_MAGIC);
 	if (record) {
 		seq = t->seq_spare;

@@ -23,6 +23,10 @@
  *             allocates the same again, checks every live block's bytes
  *             and frees them all.  Prints "usable SIZE USABLE" for each
  *             allocation, then "intact N" or "corrupt SIZE".
+ *   flushing  2 threads make 200,000 allocations each of sizes 1000 +
+ *             8 * (k % 100) and free each at once, while main calls
+ *             mtalloc_flush (found with dlsym) until they are done:
+ *             prints "flushes N".
  *   handoff   main allocates a block, a thread allocates another and
  *             exits, main frees the thread's block, then its own: the
  *             free of a block allocated after the freeing thread's own
@@ -317,6 +321,43 @@ static int mode_sizes(void)
 	return 0;
 }
 
+#define FLUSHING_OPS 200000
+
+static int flushing_done;
+
+static void *flushing_work(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < FLUSHING_OPS; k++) {
+		void *p = malloc(1000 + 8 * (size_t)(k % 100));
+		__asm__ volatile("" ::"r"(p) : "memory");
+		free(p);
+	}
+	__atomic_add_fetch(&flushing_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static int mode_flushing(void)
+{
+	int (*flush)(void) = (int (*)(void))(uintptr_t)dlsym(RTLD_DEFAULT, "mtalloc_flush");
+	pthread_t th[2];
+	unsigned long flushes = 0;
+
+	if (!flush)
+		return 1;
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, flushing_work, NULL))
+			return 1;
+	while (__atomic_load_n(&flushing_done, __ATOMIC_ACQUIRE) < 2) {
+		flush();
+		flushes++;
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	printf("flushes %lu\n", flushes);
+	return 0;
+}
+
 static void *handoff_alloc(void *arg)
 {
 	(void)arg;
@@ -387,6 +428,8 @@ int main(int argc, char **argv)
 		return mode_loop();
 	if (!strcmp(argv[1], "sizes"))
 		return mode_sizes();
+	if (!strcmp(argv[1], "flushing"))
+		return mode_flushing();
 	if (!strcmp(argv[1], "handoff"))
 		return mode_handoff();
 	if (!strcmp(argv[1], "clock"))

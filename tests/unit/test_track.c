@@ -429,6 +429,63 @@ Test(track, sample_all_records_every_allocation_and_free, .timeout = 60)
 	free(dir);
 }
 
+static int by_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* mtalloc_flush from another thread takes each writer for a moment:
+ * the owner waits for it instead of losing its record. */
+Test(track, records_made_during_flushes_by_another_thread_are_kept,
+     .timeout = 120)
+{
+	char *dir = tu_tmpdir();
+	struct tu_proc p = run_trace(dir, "sample:all", "flushing", NULL);
+	struct run run;
+	unsigned long flushes = 0;
+	unsigned workers = 0;
+	uint64_t *traced = NULL; /* seqs of traced allocations, sorted */
+	size_t ntraced = 0;
+
+	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
+	const char *line = strstr(p.out, "flushes ");
+	cr_assert(line && sscanf(line, "flushes %lu", &flushes) == 1, "%s", p.out);
+	cr_expect_geq(flushes, 5, "only %lu flushes during the work", flushes);
+	load(dir, &run);
+	for (size_t i = 0; i < run.n; i++)
+		for (size_t k = 0; k < run.s[i].na; k++)
+			if (traced_size(run.s[i].a[k].size)) {
+				traced = grow(traced, ntraced, sizeof(*traced));
+				traced[ntraced++] = run.s[i].a[k].seq;
+			}
+	qsort(traced, ntraced, sizeof(*traced), by_key);
+	for (size_t i = 0; i < run.n; i++) {
+		struct shard *sh = &run.s[i];
+		unsigned allocs = 0, frees = 0;
+		for (size_t k = 0; k < sh->na; k++)
+			allocs += traced_size(sh->a[k].size);
+		for (size_t k = 0; k < sh->nf; k++)
+			frees += bsearch(&sh->free_seq[k], traced, ntraced,
+					 sizeof(*traced), by_key) != NULL;
+		if (!allocs && !frees)
+			continue;
+		workers++;
+		cr_expect_eq(allocs, 200000, "thread %llu: %u allocations recorded",
+			     (unsigned long long)sh->tid, allocs);
+		cr_expect_eq(frees, 200000, "thread %llu: %u frees recorded",
+			     (unsigned long long)sh->tid, frees);
+	}
+	cr_expect_eq(workers, 2);
+	cr_expect_null(strstr(p.err, "could not be written"), "%s", p.err);
+	free(traced);
+	unload(&run);
+	tu_proc_free(&p);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* A free of an object allocated after the freeing thread's own last
  * allocation (a thread's spare event number would be too low for it). */
 Test(track, a_free_is_numbered_after_an_allocation_made_elsewhere_later,
