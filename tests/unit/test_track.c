@@ -257,6 +257,32 @@ static struct tu_proc run_trace(const char *dir, const char *opts,
 	return p;
 }
 
+/* A trace run read back: its scratch directory, the process, its shards. */
+struct traced {
+	char *dir;
+	struct tu_proc p;
+	struct run run;
+};
+
+/* Runs `trace MODE` under MTALLOC=opts, which must exit 0, and loads its
+ * shards. */
+static void traced_run(struct traced *t, const char *opts, const char *mode)
+{
+	t->dir = tu_tmpdir();
+	t->p = run_trace(t->dir, opts, mode, NULL);
+	cr_assert(tu_exited_ok(&t->p), "trace: %s\n%s", tu_status_str(t->p.status),
+		  t->p.err);
+	load(t->dir, &t->run);
+}
+
+static void traced_done(struct traced *t)
+{
+	unload(&t->run);
+	tu_proc_free(&t->p);
+	tu_rmtree(t->dir);
+	free(t->dir);
+}
+
 struct truth {
 	int allocs, frees, cross, live;
 };
@@ -441,28 +467,25 @@ static int by_key(const void *a, const void *b)
 Test(track, records_made_during_flushes_by_another_thread_are_kept,
      .timeout = 120)
 {
-	char *dir = tu_tmpdir();
-	struct tu_proc p = run_trace(dir, "sample:all", "flushing", NULL);
-	struct run run;
+	struct traced t;
 	unsigned long flushes = 0;
 	unsigned workers = 0;
 	uint64_t *traced = NULL; /* seqs of traced allocations, sorted */
 	size_t ntraced = 0;
 
-	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
-	const char *line = strstr(p.out, "flushes ");
-	cr_assert(line && sscanf(line, "flushes %lu", &flushes) == 1, "%s", p.out);
+	traced_run(&t, "sample:all", "flushing");
+	const char *line = strstr(t.p.out, "flushes ");
+	cr_assert(line && sscanf(line, "flushes %lu", &flushes) == 1, "%s", t.p.out);
 	cr_expect_geq(flushes, 5, "only %lu flushes during the work", flushes);
-	load(dir, &run);
-	for (size_t i = 0; i < run.n; i++)
-		for (size_t k = 0; k < run.s[i].na; k++)
-			if (traced_size(run.s[i].a[k].size)) {
+	for (size_t i = 0; i < t.run.n; i++)
+		for (size_t k = 0; k < t.run.s[i].na; k++)
+			if (traced_size(t.run.s[i].a[k].size)) {
 				traced = grow(traced, ntraced, sizeof(*traced));
-				traced[ntraced++] = run.s[i].a[k].seq;
+				traced[ntraced++] = t.run.s[i].a[k].seq;
 			}
 	qsort(traced, ntraced, sizeof(*traced), by_key);
-	for (size_t i = 0; i < run.n; i++) {
-		struct shard *sh = &run.s[i];
+	for (size_t i = 0; i < t.run.n; i++) {
+		struct shard *sh = &t.run.s[i];
 		unsigned allocs = 0, frees = 0;
 		for (size_t k = 0; k < sh->na; k++)
 			allocs += traced_size(sh->a[k].size);
@@ -478,12 +501,9 @@ Test(track, records_made_during_flushes_by_another_thread_are_kept,
 			     (unsigned long long)sh->tid, frees);
 	}
 	cr_expect_eq(workers, 2);
-	cr_expect_null(strstr(p.err, "could not be written"), "%s", p.err);
+	cr_expect_null(strstr(t.p.err, "could not be written"), "%s", t.p.err);
 	free(traced);
-	unload(&run);
-	tu_proc_free(&p);
-	tu_rmtree(dir);
-	free(dir);
+	traced_done(&t);
 }
 
 /* A free of an object allocated after the freeing thread's own last
@@ -491,22 +511,16 @@ Test(track, records_made_during_flushes_by_another_thread_are_kept,
 Test(track, a_free_is_numbered_after_an_allocation_made_elsewhere_later,
      .timeout = 60)
 {
-	char *dir = tu_tmpdir();
-	struct tu_proc p = run_trace(dir, "sample:all", "handoff", NULL);
-	struct run run;
-
-	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
-	load(dir, &run);
-	check_event_order(&run);
+	struct traced t;
 	unsigned traced = 0;
-	for (size_t i = 0; i < run.n; i++)
-		for (size_t k = 0; k < run.s[i].na; k++)
-			traced += run.s[i].a[k].size == 1400 || run.s[i].a[k].size == 1500;
+
+	traced_run(&t, "sample:all", "handoff");
+	check_event_order(&t.run);
+	for (size_t i = 0; i < t.run.n; i++)
+		for (size_t k = 0; k < t.run.s[i].na; k++)
+			traced += t.run.s[i].a[k].size == 1400 || t.run.s[i].a[k].size == 1500;
 	cr_expect_eq(traced, 2);
-	unload(&run);
-	tu_proc_free(&p);
-	tu_rmtree(dir);
-	free(dir);
+	traced_done(&t);
 }
 
 /* Record times are CLOCK_MONOTONIC's, also where libmtalloc reads the
@@ -515,22 +529,19 @@ Test(track, a_free_is_numbered_after_an_allocation_made_elsewhere_later,
  * counter's interpolation error (under a microsecond; 20 allowed). */
 Test(track, record_times_are_those_of_clock_monotonic, .timeout = 60)
 {
-	char *dir = tu_tmpdir();
-	struct tu_proc p = run_trace(dir, "sample:all", "clock", NULL);
-	struct run run;
+	struct traced t;
 	unsigned checked = 0;
 	const uint64_t slack = 20000; /* ns */
 
-	cr_assert(tu_exited_ok(&p), "trace: %s\n%s", tu_status_str(p.status), p.err);
-	load(dir, &run);
-	for (char *line = strstr(p.out, "clock "); line; line = strstr(line + 1, "clock ")) {
+	traced_run(&t, "sample:all", "clock");
+	for (char *line = strstr(t.p.out, "clock "); line; line = strstr(line + 1, "clock ")) {
 		unsigned long long size, before, after;
 		cr_assert_eq(sscanf(line, "clock %llu %llu %llu", &size, &before, &after), 3);
 		const struct alloc *a = NULL;
-		for (size_t i = 0; i < run.n && !a; i++)
-			for (size_t k = 0; k < run.s[i].na && !a; k++)
-				if (run.s[i].a[k].size == size)
-					a = &run.s[i].a[k];
+		for (size_t i = 0; i < t.run.n && !a; i++)
+			for (size_t k = 0; k < t.run.s[i].na && !a; k++)
+				if (t.run.s[i].a[k].size == size)
+					a = &t.run.s[i].a[k];
 		cr_assert(a, "no record of the block of %llu bytes", size);
 		cr_expect(a->time_ns + slack >= before && a->time_ns <= after + slack,
 			  "block of %llu bytes at %llu ns, allocated between %llu and %llu",
@@ -538,10 +549,7 @@ Test(track, record_times_are_those_of_clock_monotonic, .timeout = 60)
 		checked++;
 	}
 	cr_expect_geq(checked, 100, "only %u blocks", checked);
-	unload(&run);
-	tu_proc_free(&p);
-	tu_rmtree(dir);
-	free(dir);
+	traced_done(&t);
 }
 
 Test(track, a_small_buffer_spreads_records_over_many_chunks, .timeout = 60)
