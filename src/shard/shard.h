@@ -82,7 +82,7 @@ struct mt_shard_writer {
  * counter is not the kernel's clock, and clock_gettime is read instead).
  * Renewals can step a thread's times back by the ratio's error over one
  * span (well under a microsecond): records carry non-negative deltas, so
- * such a step reads as 0.  doc/format.md, "Times". */
+ * such a step reads as 0.  doc/format.md, section 3, "Times". */
 struct mt_clock {
 	uint64_t tsc;  /* counter at the anchor */
 	uint64_t ns;   /* CLOCK_MONOTONIC at the anchor */

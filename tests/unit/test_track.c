@@ -179,15 +179,20 @@ static void load(const char *dir, struct run *run)
 	closedir(d);
 }
 
+/* Frees what read_shard allocated for sh. */
+static void shard_free(struct shard *sh)
+{
+	free(sh->a);
+	free(sh->free_seq);
+	free(sh->ev);
+	free(sh->m);
+	free(sh->classes);
+}
+
 static void unload(struct run *run)
 {
-	for (size_t i = 0; i < run->n; i++) {
-		free(run->s[i].a);
-		free(run->s[i].free_seq);
-		free(run->s[i].ev);
-		free(run->s[i].m);
-		free(run->s[i].classes);
-	}
+	for (size_t i = 0; i < run->n; i++)
+		shard_free(&run->s[i]);
 	free(run->s);
 }
 
@@ -465,7 +470,7 @@ static int by_key(const void *a, const void *b)
 /* mtalloc_flush from another thread takes each writer for a moment:
  * the owner waits for it instead of losing its record. */
 Test(track, records_made_during_flushes_by_another_thread_are_kept,
-     .timeout = 120)
+     .timeout = 60)
 {
 	struct traced t;
 	unsigned long flushes = 0;
@@ -926,9 +931,7 @@ Test(track, kill_9_keeps_every_chunk_written_before_it, .timeout = 60)
 	cr_expect(sh.stats.torn_tail, "a cut chunk is reported as a torn tail");
 	cr_expect_eq(sh.stats.chunks_corrupt, 0);
 	cr_expect_gt(sh.na, 0);
-	free(sh.a);
-	free(sh.free_seq);
-	free(sh.m);
+	shard_free(&sh);
 	free(victim);
 	free(env);
 	free(pre);
